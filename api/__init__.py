@@ -1,0 +1,1 @@
+"""The GraphQL transport: strawberry on starlette. Parses, authorises, calls the domain."""

@@ -1,0 +1,94 @@
+"""The ASGI application: /graphql (HTTP and graphql-transport-ws) and /health."""
+
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from api.auth import Authenticator, AuthError
+from api.context import Context, Services
+from api.enqueue import Enqueuer
+from api.pubsub import Broadcaster
+from api.schema import build_schema
+from arledger.config import Settings, get_settings
+from domain.db import make_engine, make_session_factory
+from workers.app import make_celery
+
+
+class ArledgerGraphQL(GraphQL[Context, None]):
+    """Builds the context; websockets authenticate in `connection_init`."""
+
+    services: Services
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        context = Context(request=request, response=response, services=self.services)
+        if isinstance(request, Request):
+            try:
+                context.principal = await self.services.authenticator.principal(
+                    request.headers.get("authorization")
+                )
+            except AuthError as error:
+                context.auth_error = error
+        return context
+
+    async def on_ws_connect(self, context: Context) -> None:
+        params = context.connection_params or {}
+        token = params.get("authorization") or params.get("Authorization") or params.get("token")
+        try:
+            context.principal = await self.services.authenticator.principal(
+                str(token) if token else None
+            )
+        except AuthError as error:
+            raise ConnectionRejectionError({"code": error.code}) from error
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """The app; services are built in the lifespan, one engine and one subscriber per process."""
+    settings = settings or get_settings()
+    graphql = ArledgerGraphQL(
+        build_schema(settings),
+        graphql_ide="graphiql" if settings.graphiql else None,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_seconds),
+        max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+        allow_queries_via_get=False,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+        sessions = make_session_factory(engine)
+        broadcaster = Broadcaster(Redis.from_url(settings.redis_url), settings.channel_prefix)
+        await broadcaster.start()
+        enqueuer = Enqueuer(make_celery(), settings.celery_queue)
+        graphql.services = Services(
+            settings, sessions, Authenticator(settings, sessions), enqueuer, broadcaster
+        )
+        try:
+            yield
+        finally:
+            await broadcaster.stop()
+            await enqueuer.close()
+            await engine.dispose()
+
+    async def health(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(
+        routes=[
+            Route("/health", health),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+        ],
+        lifespan=lifespan,
+    )

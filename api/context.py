@@ -1,0 +1,60 @@
+"""Per-request (or per-websocket-connection) context and the services it reaches."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import GraphQLError
+from starlette.requests import Request
+from starlette.websockets import WebSocket
+from strawberry.types import Info as StrawberryInfo
+
+from api.auth import Authenticator, AuthError, Principal
+from api.enqueue import Enqueuer
+from api.loaders import Loaders
+from api.pubsub import Broadcaster
+from arledger.config import Settings
+from domain.db import SessionFactory
+
+
+@dataclass
+class Services:
+    """Process-wide services, built once in the app's lifespan."""
+
+    settings: Settings
+    session_factory: SessionFactory
+    authenticator: Authenticator
+    enqueuer: Enqueuer
+    broadcaster: Broadcaster
+
+
+@dataclass
+class Context:
+    """What resolvers see. Holds a session factory, never an open session."""
+
+    request: Request | WebSocket
+    response: Any
+    services: Services
+    principal: Principal | None = None
+    auth_error: AuthError | None = None
+    connection_params: dict[str, Any] | None = None
+    loaders: Loaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self.services.session_factory, lambda: self.tenant_id)
+
+    @property
+    def tenant_id(self) -> int:
+        assert self.principal is not None
+        return self.principal.tenant_id
+
+    def require(self, scope: str) -> Principal:
+        """The caller, or a GraphQL error when unauthenticated or lacking `scope`."""
+        if self.principal is None:
+            error = self.auth_error or AuthError("UNAUTHENTICATED", "A bearer token is required.")
+            raise GraphQLError(str(error), extensions={"code": error.code})
+        if scope not in self.principal.scopes:
+            raise GraphQLError(f"Scope '{scope}' is required.", extensions={"code": "FORBIDDEN"})
+        return self.principal
+
+
+Info = StrawberryInfo[Context, None]

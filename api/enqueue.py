@@ -1,0 +1,51 @@
+"""Wakes the workers for committed commands without blocking the event loop.
+
+Tasks are wake-ups (a worker drains every PENDING command in batches), so one message can serve
+many commands: a send covers every command committed before it starts. At low load each
+command gets its own message at once; under load the sends coalesce, one in flight at a time.
+A lost wake-up loses nothing: the command is in PostgreSQL and the sweeper re-enqueues it.
+"""
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import structlog
+from celery import Celery
+
+APPLY_TASK = "arledger.apply_command"
+log = structlog.get_logger(__name__)
+
+
+class Enqueuer:
+    """Sends `apply_command(id)` on one dedicated thread (kombu's producer is blocking)."""
+
+    def __init__(self, celery: Celery, queue: str) -> None:
+        self._celery = celery
+        self._queue = queue
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enqueue")
+        self._latest: int | None = None
+        self._sender: asyncio.Task[None] | None = None
+
+    async def apply_command(self, command_id: int) -> None:
+        """Make sure a wake-up for `command_id` (already committed) is sent soon."""
+        self._latest = command_id
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_pending())
+
+    async def _send_pending(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._latest is not None:
+            command_id, self._latest = self._latest, None
+            try:
+                await loop.run_in_executor(self._executor, self._send, command_id)
+            except Exception:
+                log.exception("enqueue_failed", command_id=command_id)
+
+    def _send(self, command_id: int) -> None:
+        self._celery.send_task(APPLY_TASK, args=[command_id], queue=self._queue)
+
+    async def close(self) -> None:
+        """Finish any send under way, then stop the thread."""
+        if self._sender is not None:
+            await self._sender
+        self._executor.shutdown(wait=True)

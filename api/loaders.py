@@ -1,0 +1,59 @@
+"""DataLoaders for nested data: one query per kind of child per request, tenant-confined."""
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from strawberry.dataloader import DataLoader
+
+from domain.db import SessionFactory
+from domain.models import ChargeLine, LedgerEntry, Payer, Visit
+
+M = TypeVar("M")
+
+
+class Loaders:
+    """Created per request; `tenant_id` is read lazily, after authentication."""
+
+    def __init__(self, sessions: SessionFactory, tenant_id: Callable[[], int]) -> None:
+        self._sessions = sessions
+        self._tenant_id = tenant_id
+        self.visits_by_account = DataLoader(
+            self._children(
+                Visit, Visit.account_id, (Visit.date_of_service.desc(), Visit.visit_number.desc())
+            )
+        )
+        self.lines_by_visit = DataLoader(
+            self._children(ChargeLine, ChargeLine.visit_id, (ChargeLine.line_number,))
+        )
+        self.entries_by_line = DataLoader(
+            self._children(LedgerEntry, LedgerEntry.line_id, (LedgerEntry.id,))
+        )
+        self.payer = DataLoader(self._by_id(Payer))
+
+    def _children(self, model: Any, parent: Any, order: Sequence[Any]) -> Any:
+        async def load(keys: list[int]) -> list[list[Any]]:
+            async with self._sessions() as session:
+                rows = await session.scalars(
+                    select(model)
+                    .where(parent.in_(keys), model.tenant_id == self._tenant_id())
+                    .order_by(*order)
+                )
+            grouped: dict[int, list[Any]] = defaultdict(list)
+            for row in rows:
+                grouped[getattr(row, parent.key)].append(row)
+            return [grouped[key] for key in keys]
+
+        return load
+
+    def _by_id(self, model: Any) -> Any:
+        async def load(keys: list[int]) -> list[Any]:
+            async with self._sessions() as session:
+                rows = await session.scalars(
+                    select(model).where(model.id.in_(keys), model.tenant_id == self._tenant_id())
+                )
+            found = {row.id: row for row in rows}
+            return [found.get(key) for key in keys]
+
+        return load

@@ -1,0 +1,86 @@
+"""Mutations. Each parses, authorises, calls one domain function and maps its errors."""
+
+import strawberry
+from graphql import GraphQLError
+
+from api.context import Info
+from api.ids import decode_id
+from api.scalars import Money
+from api.types import Command, UserError
+from domain import writeoff_service
+from domain.errors import DomainError
+from domain.uow import UnitOfWork
+from domain.writeoffs import parse_writeoff
+
+
+@strawberry.input
+class WriteOffLineInput:
+    line_id: strawberry.ID
+    amount: Money
+
+
+@strawberry.input
+class WriteOffInput:
+    idempotency_key: str = strawberry.field(
+        description="Client-chosen key; the same key returns the same command."
+    )
+    lines: list[WriteOffLineInput]
+    reason: str = strawberry.field(
+        description="small-balance, patient-uncollectable, charity, bad-debt, "
+        "dispute-resolved or other (other needs a note)."
+    )
+    note: str | None = None
+
+
+@strawberry.type
+class CommandPayload:
+    """The stored command (PENDING until a worker applies it), or why nothing was stored."""
+
+    command: Command | None
+    user_errors: list[UserError]
+
+
+def _errors(error: DomainError) -> CommandPayload:
+    return CommandPayload(
+        command=None,
+        user_errors=[
+            UserError(field=p.field, code=p.code, message=p.message) for p in error.problems
+        ],
+    )
+
+
+def _denied(error: GraphQLError) -> CommandPayload:
+    code = (error.extensions or {}).get("code", "FORBIDDEN")
+    return CommandPayload(
+        command=None, user_errors=[UserError(field=None, code=str(code), message=error.message)]
+    )
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Write off line balances (scope billing.payment.write).")
+    async def write_off(self, info: Info, input: WriteOffInput) -> CommandPayload:
+        try:
+            principal = info.context.require("billing.payment.write")
+        except GraphQLError as error:
+            return _denied(error)
+        services = info.context.services
+        try:
+            request = parse_writeoff(
+                [(decode_id(line.line_id, "ChargeLine"), line.amount) for line in input.lines],
+                input.reason,
+                input.note,
+            )
+            async with UnitOfWork(services.session_factory) as uow:
+                command = await writeoff_service.submit_writeoff(
+                    uow,
+                    tenant_id=principal.tenant_id,
+                    actor=principal.actor,
+                    idempotency_key=input.idempotency_key,
+                    request=request,
+                    enqueue=services.enqueuer.apply_command,
+                )
+                await uow.commit()
+        except DomainError as error:
+            return _errors(error)
+        return CommandPayload(command=Command.from_row(command), user_errors=[])

@@ -1,0 +1,128 @@
+"""Subscriptions over graphql-transport-ws, fed by the process's one Redis subscriber.
+
+Each starts listening before it reads the snapshot, so no change falls between the two; events
+at or below the version already sent are dropped.
+"""
+
+from collections.abc import AsyncGenerator
+
+import strawberry
+from graphql import GraphQLError
+from sqlalchemy import select
+
+from api.context import Info
+from api.ids import decode_id, encode_id
+from api.scalars import Money
+from api.types import Command
+from domain import models
+from domain.events import AccountChanged, CommandFinished
+
+READ = "billing.read"
+
+
+@strawberry.type
+class LineBalanceChange:
+    line_id: strawberry.ID
+    visit_id: strawberry.ID
+    balance: Money
+
+
+@strawberry.type
+class AccountBalanceEvent:
+    """The account's balance now. `snapshot` is true for the first message only."""
+
+    account_id: strawberry.ID
+    balance: Money
+    version: int
+    snapshot: bool
+    command_id: strawberry.ID | None
+    entry_ids: list[strawberry.ID]
+    lines: list[LineBalanceChange]
+
+    @classmethod
+    def from_event(cls, event: AccountChanged) -> "AccountBalanceEvent":
+        return cls(
+            account_id=strawberry.ID(encode_id("Account", event.account_id)),
+            balance=event.balance_cents,
+            version=event.version,
+            snapshot=False,
+            command_id=None
+            if event.command_id is None
+            else strawberry.ID(encode_id("Command", event.command_id)),
+            entry_ids=[strawberry.ID(encode_id("LedgerEntry", i)) for i in event.entry_ids],
+            lines=[
+                LineBalanceChange(
+                    line_id=strawberry.ID(encode_id("ChargeLine", x.line_id)),
+                    visit_id=strawberry.ID(encode_id("Visit", x.visit_id)),
+                    balance=x.balance_cents,
+                )
+                for x in event.lines
+            ],
+        )
+
+
+def _not_found(what: str) -> GraphQLError:
+    return GraphQLError(f"No such {what}.", extensions={"code": "NOT_FOUND"})
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(description="Current balance, then one event per committed change.")
+    async def account_balance(
+        self, info: Info, account_id: strawberry.ID
+    ) -> AsyncGenerator[AccountBalanceEvent, None]:
+        tenant_id = info.context.require(READ).tenant_id
+        pk = decode_id(account_id, "Account")
+        services = info.context.services
+        async with services.broadcaster.listen(f"{tenant_id}:account:{pk}") as queue:
+            async with services.session_factory() as session:
+                row = (
+                    await session.execute(
+                        select(models.Account.balance_cents, models.Account.version).where(
+                            models.Account.id == pk, models.Account.tenant_id == tenant_id
+                        )
+                    )
+                ).first()
+            if row is None:
+                raise _not_found("account")
+            version = row.version
+            yield AccountBalanceEvent(
+                account_id=account_id,
+                balance=row.balance_cents,
+                version=version,
+                snapshot=True,
+                command_id=None,
+                entry_ids=[],
+                lines=[],
+            )
+            while True:
+                event = await queue.get()
+                if isinstance(event, AccountChanged) and event.version > version:
+                    version = event.version
+                    yield AccountBalanceEvent.from_event(event)
+
+    @strawberry.subscription(description="The command's status, until it is final.")
+    async def command_status(self, info: Info, id: strawberry.ID) -> AsyncGenerator[Command, None]:
+        tenant_id = info.context.require(READ).tenant_id
+        pk = decode_id(id, "Command")
+        services = info.context.services
+        async with services.broadcaster.listen(f"{tenant_id}:command:{pk}") as queue:
+            command = await _load_command(info, tenant_id, pk)
+            yield Command.from_row(command)
+            while command.status == "PENDING":
+                event = await queue.get()
+                if isinstance(event, CommandFinished):
+                    command = await _load_command(info, tenant_id, pk)
+                    yield Command.from_row(command)
+
+
+async def _load_command(info: Info, tenant_id: int, pk: int | None) -> models.Command:
+    async with info.context.services.session_factory() as session:
+        row = await session.scalar(
+            select(models.Command).where(
+                models.Command.id == pk, models.Command.tenant_id == tenant_id
+            )
+        )
+    if row is None:
+        raise _not_found("command")
+    return row

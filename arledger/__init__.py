@@ -1,0 +1,1 @@
+"""arledger: composition root (configuration, CLI, local dev stack)."""

@@ -1,0 +1,133 @@
+"""The `arledger` command line: migrate, seed, tokens, the API, the worker and `make dev`.
+
+Heavy modules (SQLAlchemy engines, uvicorn, Celery, the GraphQL schema) are imported inside
+the subcommand that needs them, so `arledger token` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from arledger.config import get_settings
+
+
+def _migrate(args: argparse.Namespace) -> None:
+    from domain.migrate import upgrade
+
+    upgrade(get_settings().database_url)
+    print("database is at the latest revision")
+
+
+def _seed_demo(args: argparse.Namespace) -> None:
+    import asyncio
+
+    from arledger.demo import DEMO_ACCOUNTS, DEMO_NAME, DEMO_SLUG, seed_demo
+    from domain.db import make_engine, make_session_factory
+
+    async def run() -> bool:
+        engine = make_engine(get_settings().database_url, pool_size=1)
+        try:
+            return await seed_demo(make_session_factory(engine))
+        finally:
+            await engine.dispose()
+
+    if asyncio.run(run()):
+        print(f"seeded tenant {DEMO_SLUG!r} ({DEMO_NAME}) with {DEMO_ACCOUNTS} accounts")
+    else:
+        print(f"tenant {DEMO_SLUG!r} already exists; nothing to do")
+
+
+def _token(args: argparse.Namespace) -> None:
+    from arledger.tokens import SCOPES, issue_token
+
+    scopes = args.scopes.split()
+    if unknown := [s for s in scopes if s not in SCOPES]:
+        print(f"warning: unknown scopes {' '.join(unknown)} (known: {' '.join(SCOPES)})",
+              file=sys.stderr)  # fmt: skip
+    token = issue_token(get_settings(), tenant=args.tenant, scopes=scopes,
+                        subject=args.subject, ttl_seconds=args.ttl)  # fmt: skip
+    print(token)
+
+
+def _api(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        ws="websockets-sansio",
+        log_level=get_settings().log_level.lower(),
+    )
+
+
+def _worker(args: argparse.Namespace) -> None:
+    settings = get_settings()
+    argv = [sys.executable, "-m", "celery", "-A", "workers.app", "worker",
+            "--loglevel", "INFO", "-Q", settings.celery_queue,
+            "--concurrency", str(args.concurrency), "--pool", "prefork"]  # fmt: skip
+    if not args.no_beat:
+        # Keep beat's schedule file out of the working tree.
+        schedule = Path(tempfile.gettempdir()) / f"arledger-celerybeat-{os.getuid()}"
+        argv += ["-B", "--schedule", str(schedule)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)
+
+
+def _export_schema(args: argparse.Namespace) -> None:
+    from strawberry.printer import print_schema
+
+    from api.schema import schema
+
+    print(print_schema(schema))
+
+
+def _dev(args: argparse.Namespace) -> None:
+    from arledger.devstack import run_dev
+
+    run_dev()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="arledger", description="arledger command line")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, run: Callable[[argparse.Namespace], None], help_: str
+                ) -> argparse.ArgumentParser:  # fmt: skip
+        cmd = sub.add_parser(name, help=help_, description=help_)
+        cmd.set_defaults(run=run)
+        return cmd
+
+    command("migrate", _migrate, "Upgrade the database to the latest migration.")
+    command("seed-demo", _seed_demo, "Create the demo tenant (no-op if it exists).")
+    token = command("token", _token, "Print a signed bearer token (last line of stdout).")
+    token.add_argument("--tenant", required=True, help="tenant slug")
+    token.add_argument("--scopes", required=True, help='space-separated, e.g. "billing.read"')
+    token.add_argument("--subject", default="dev")
+    token.add_argument("--ttl", type=int, default=86400, help="lifetime in seconds")
+    api = command("api", _api, "Serve the GraphQL API with uvicorn.")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
+    worker = command("worker", _worker, "Run the Celery worker (with beat unless --no-beat).")
+    worker.add_argument("--concurrency", type=int, default=2)
+    worker.add_argument("--no-beat", action="store_true", help="do not embed the beat scheduler")
+    command("export-schema", _export_schema, "Print the GraphQL schema (SDL).")
+    command("dev", _dev, "Run the whole stack locally until Ctrl-C.")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the `arledger` console script."""
+    args = _parser().parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""Process configuration, read from the environment (and `.env`) by pydantic-settings."""
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob arledger reads. Environment names are the upper-cased field names."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/arledger"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    jwt_secret: str = Field(default="dev-only-secret-change-me-0123456789abcdef", min_length=32)
+    jwt_issuer: str = "arledger"
+    jwt_audience: str = "arledger"
+    introspection: bool = True
+    graphiql: bool = True
+    max_query_depth: int = 10
+    max_aliases: int = 15
+    max_tokens: int = 2000
+    max_subscriptions_per_connection: int = 20
+    ws_init_timeout_seconds: float = 5.0
+    celery_queue: str = "arledger"
+    channel_prefix: str = "arledger"
+    sweep_after_seconds: float = 5.0
+    sweep_interval_seconds: float = 2.0
+    visibility_timeout_seconds: int = 30
+    apply_batch_size: int = Field(default=500, ge=1, le=5000)
+    apply_batch_wait_seconds: float = Field(default=0.0, ge=0.0, le=1.0)
+    apply_drain_seconds: float = Field(default=5.0, gt=0.0)
+    db_pool_size: int = 10
+    log_level: str = "INFO"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

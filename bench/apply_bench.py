@@ -1,0 +1,72 @@
+"""Phase 2: the worker's apply throughput. N PENDING write-offs are stored directly, then one
+`arledger.apply_command` wake-up per command is sent (as the API does after each commit), and
+the clock runs from the first send until no command is PENDING."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+
+import asyncpg
+from celery import Celery
+
+from bench.data import Tenant, insert_pending, seed_tenant, wait_final
+from bench.report import BenchError
+from bench.stack import Stack
+
+APPLY_TASK = "arledger.apply_command"
+
+
+@dataclass
+class ApplyRun:
+    commands: int
+    seconds: float
+    applied: int
+    rejected: int
+    send_seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.commands / self.seconds
+
+
+def send_wakeups(app: Celery, queue: str, ids: list[int]) -> float:
+    """Send one wake-up per command over one producer; returns how long sending took."""
+    start = time.monotonic()
+    with app.producer_or_acquire() as producer:
+        for command_id in ids:
+            app.send_task(APPLY_TASK, args=[command_id], queue=queue, producer=producer)
+    return time.monotonic() - start
+
+
+async def warm_up(stack: Stack, conn: asyncpg.Connection, app: Celery) -> None:
+    """One command through the worker, so that it is up before anything is timed."""
+    tenant = await seed_tenant(conn, 1, 1, 10_000)
+    ids = await insert_pending(conn, tenant, [(tenant.lines[0][0], 1)])
+    await asyncio.to_thread(send_wakeups, app, stack.queue, ids)
+    outcome = await wait_final(conn, tenant.id, 1, 120, lambda: stack.check_alive("worker"))
+    if outcome.applied != 1:
+        raise BenchError("the warm-up write-off was not applied")
+
+
+def picks_for(tenant: Tenant, count: int, seed: int) -> list[tuple[int, int]]:
+    """`count` one-line write-offs of 1..99 cents on lines drawn at random."""
+    rng = random.Random(seed)
+    line_ids = [line for line, _ in tenant.lines]
+    return [(rng.choice(line_ids), rng.randint(1, 99)) for _ in range(count)]
+
+
+async def run_apply(
+    stack: Stack, conn: asyncpg.Connection, app: Celery, tenant: Tenant, count: int
+) -> ApplyRun:
+    """Store `count` PENDING write-offs on `tenant`, wake the worker, time until all final."""
+    ids = await insert_pending(conn, tenant, picks_for(tenant, count, seed=tenant.id))
+    start = time.time()
+    sending = asyncio.create_task(asyncio.to_thread(send_wakeups, app, stack.queue, ids))
+    outcome = await wait_final(
+        conn, tenant.id, count, within=max(120.0, count / 10), alive=stack.check_alive
+    )
+    send_seconds = await sending
+    return ApplyRun(count, outcome.seen_at - start, outcome.applied, outcome.rejected, send_seconds)

@@ -1,0 +1,209 @@
+"""`python -m bench.run [--scale small|full]`: every phase in one run, on one PostgreSQL and
+Redis (DATABASE_URL / REDIS_URL when set, else embedded), in a fresh throwaway database with a
+fresh Celery queue and channel prefix. Prints the table, writes bench/results/latest.json and
+exits non-zero when a phase fails or the drift check finds anything. Every child process and
+the throwaway database are removed at the end, whatever happened.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+
+from arledger.config import get_settings
+from arledger.devstack import DevStackError
+from bench import ceiling
+from bench.phases import (
+    Scale,
+    phase_apply,
+    phase_ceiling,
+    phase_http,
+    phase_subscriptions,
+)
+from bench.report import BenchError, Results, render_table, write_json
+from bench.stack import ROOT, Stack
+
+SCALES = {
+    "small": Scale(
+        "small",
+        ceiling_seconds=2,
+        ceiling_rows=10_000,
+        ceiling_clients=8,
+        apply_commands=300,
+        spread_accounts=50,
+        lines_per_account=10,
+        http_requests=300,
+        http_clients=32,
+        ws_clients=50,
+        sub_rate=50,
+        sub_seconds=2,
+    ),
+    "full": Scale(
+        "full",
+        ceiling_seconds=5,
+        ceiling_rows=10_000,
+        ceiling_clients=8,
+        apply_commands=3000,
+        spread_accounts=200,
+        lines_per_account=10,
+        http_requests=3000,
+        http_clients=32,
+        ws_clients=200,
+        sub_rate=200,
+        sub_seconds=5,
+    ),
+}
+PHASES = ("ceiling", "apply", "http", "subs")
+OUTPUT = Path(__file__).resolve().parent / "results" / "latest.json"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    p.add_argument(
+        "--scale",
+        choices=sorted(SCALES),
+        default="full",
+        help="small: a quick smoke, a couple of seconds per phase (default: full)",
+    )
+    p.add_argument(
+        "--phases",
+        default=",".join(PHASES),
+        help=f"comma-separated subset of {','.join(PHASES)} (ratios need ceilings)",
+    )
+    p.add_argument(
+        "--ceiling-tool",
+        choices=("auto", "pgbench", "asyncpg"),
+        default="auto",
+        help="ceiling A client: pgbench when installed (auto), or asyncpg",
+    )
+    p.add_argument("--output", type=Path, default=OUTPUT, help="where to write the JSON")
+    return p
+
+
+def _git_commit() -> str:
+    out = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return out.stdout.strip()
+
+
+async def _phases(
+    stack: Stack, scale: Scale, phases: set[str], tool: str, results: Results
+) -> None:
+    conn = await asyncpg.connect(stack.dsn)
+    try:
+        results.meta["postgresql"] = await conn.fetchval("SHOW server_version")
+        if "ceiling" in phases:
+            print("· ceiling A …", flush=True)
+            await phase_ceiling(stack, conn, scale, tool, results)
+        if phases & {"apply", "http", "subs"}:
+            from bench.apply_bench import warm_up
+            from workers.app import make_celery
+
+            app = make_celery()
+            try:
+                stack.start_worker()
+                print("· worker warm-up …", flush=True)
+                await warm_up(stack, conn, app)
+                if "apply" in phases:
+                    print("· worker apply …", flush=True)
+                    await phase_apply(stack, conn, app, scale, results)
+            finally:
+                app.close()
+        if phases & {"http", "subs"}:
+            api = stack.start_uvicorn("api", "api.app:create_app")
+            bare = stack.start_uvicorn("bare", "bench.bare_app:create_app")
+            await stack.wait_http("api", api)
+            await stack.wait_http("bare", bare)
+            if "http" in phases:
+                print("· end to end over HTTP …", flush=True)
+                await phase_http(stack, conn, api, bare, scale, results)
+            if "subs" in phases:
+                print("· subscription latency …", flush=True)
+                await phase_subscriptions(stack, conn, api, bare, scale, results)
+    finally:
+        await conn.close()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    phases = {p.strip() for p in args.phases.split(",") if p.strip()}
+    if unknown := phases - set(PHASES):
+        print(f"unknown phases: {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    scale = SCALES[args.scale]
+    run_id = secrets.token_hex(4)
+    results = Results()
+    started = time.monotonic()
+    results.meta.update(
+        run_id=run_id,
+        scale=scale.name,
+        phases=sorted(phases),
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        commit=_git_commit(),
+        python=platform.python_version(),
+        cpus=os.cpu_count(),
+        scale_settings=scale.__dict__,
+    )
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
+    stack = Stack(run_id)
+    error: str | None = None
+    try:
+        tool = ceiling.pick_tool(args.ceiling_tool)
+        print(f"bench {run_id}: scale {scale.name}, phases {','.join(sorted(phases))}", flush=True)
+        stack.start()
+        settings = get_settings()
+        results.meta.update(
+            ceiling_tool=tool,
+            embedded=stack.embedded,
+            apply_batch_size=settings.apply_batch_size,
+            apply_batch_wait_seconds=settings.apply_batch_wait_seconds,
+            db_pool_size=settings.db_pool_size,
+        )
+        asyncio.run(_phases(stack, scale, phases, tool, results))
+    except (BenchError, DevStackError) as exc:
+        error = str(exc)
+    except KeyboardInterrupt:
+        error = "interrupted"
+    except Exception:
+        error = traceback.format_exc()
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not stop cleanup
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        kept = stack.close(keep_logs=error is not None)
+    results.meta.update(ok=error is None, error=error, seconds=round(time.monotonic() - started, 1))
+    write_json(results, args.output)
+    print()
+    print(render_table(results))
+    print(f"\nwrote {args.output}")
+    if error is not None:
+        print(f"\nbench FAILED: {error}", file=sys.stderr)
+        if kept:
+            print(f"child logs kept in {kept}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

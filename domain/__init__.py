@@ -1,0 +1,1 @@
+"""The rules and the data model of arledger: the only place that changes balances."""

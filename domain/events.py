@@ -1,0 +1,63 @@
+"""Facts that committed work announces. Published only after the transaction commits."""
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LineBalance:
+    """A line's balance after a change."""
+
+    line_id: int
+    visit_id: int
+    balance_cents: int
+
+
+@dataclass(frozen=True)
+class AccountChanged:
+    """An account's balance changed; `version` rises by exactly one per change."""
+
+    tenant_id: int
+    account_id: int
+    version: int
+    balance_cents: int
+    command_id: int | None
+    entry_ids: list[int]
+    lines: list[LineBalance] = field(default_factory=list)
+
+    @property
+    def channel(self) -> str:
+        return f"{self.tenant_id}:account:{self.account_id}"
+
+
+@dataclass(frozen=True)
+class CommandFinished:
+    """A command reached a final status."""
+
+    tenant_id: int
+    command_id: int
+    status: str
+    error_code: str | None
+    error_message: str | None
+
+    @property
+    def channel(self) -> str:
+        return f"{self.tenant_id}:command:{self.command_id}"
+
+
+Event = AccountChanged | CommandFinished
+
+
+def to_message(event: Event) -> dict[str, Any]:
+    """A JSON-ready dict with a `type` tag."""
+    return {"type": type(event).__name__, **asdict(event)}
+
+
+def from_message(message: dict[str, Any]) -> Event:
+    """Inverse of `to_message`."""
+    data = dict(message)
+    kind = data.pop("type")
+    if kind == "AccountChanged":
+        data["lines"] = [LineBalance(**line) for line in data["lines"]]
+        return AccountChanged(**data)
+    return CommandFinished(**data)

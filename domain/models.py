@@ -1,0 +1,255 @@
+"""The relational model. Money columns are BIGINT cents; every constraint is named.
+
+Balances on lines, visits and accounts are a projection of `ledger_entries`: the ledger is the
+truth, and every change to a projection is made together with the entry that explains it.
+"""
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ENTRY_KINDS = (
+    "CHARGE",
+    "PAYMENT",
+    "WRITEOFF",
+    "ADJUSTMENT",
+    "CONTRACTUAL",
+    "BAD_DEBT",
+    "FINANCE_CHARGE",
+    "ADDITIONAL_CHARGE",
+    "REFUND",
+)
+TRANSACTION_TYPES = ("PY", "CW", "BD", "FC", "AD", "AC", "RF")
+VISIT_STATES = ("open", "submitted", "on_hold", "denied", "paid", "closed")
+COMMAND_STATUSES = ("PENDING", "APPLIED", "REJECTED")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _id() -> Mapped[int]:
+    return mapped_column(BigInteger, primary_key=True, autoincrement=True)
+
+
+def _tenant() -> Mapped[int]:
+    return mapped_column(ForeignKey("tenants.id"), index=True)
+
+
+def _created() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Tenant(Base):
+    """A practice or organisation; owns everything else. Settings live here."""
+
+    __tablename__ = "tenants"
+    id: Mapped[int] = _id()
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    small_balance_threshold_cents: Mapped[int] = mapped_column(BigInteger, server_default="500")
+    blocking_visit_states: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), server_default=text("'{submitted,on_hold}'")
+    )
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'"))
+    created_at: Mapped[datetime] = _created()
+
+
+class Payer(Base):
+    """Who pays a visit. Code `1` is Self Pay by convention."""
+
+    __tablename__ = "payers"
+    __table_args__ = (UniqueConstraint("tenant_id", "code"),)
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    address_line1: Mapped[str] = mapped_column(String(200), server_default="")
+    zip: Mapped[str] = mapped_column(String(10), server_default="")
+
+
+class TransactionCode(Base):
+    """A tenant-defined code of a transaction type, e.g. `CW01 Contractual`."""
+
+    __tablename__ = "transaction_codes"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "code"),
+        CheckConstraint(_in("type", TRANSACTION_TYPES), name="type"),
+    )
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    code: Mapped[str] = mapped_column(String(32))
+    type: Mapped[str] = mapped_column(String(2))
+    description: Mapped[str] = mapped_column(String(200))
+
+
+class PayerDefaultCode(Base):
+    """Payer configuration: the default transaction code for one transaction type."""
+
+    __tablename__ = "payer_default_codes"
+    __table_args__ = (CheckConstraint(_in("type", TRANSACTION_TYPES), name="type"),)
+    payer_id: Mapped[int] = mapped_column(ForeignKey("payers.id"), primary_key=True)
+    type: Mapped[str] = mapped_column(String(2), primary_key=True)
+    transaction_code_id: Mapped[int] = mapped_column(ForeignKey("transaction_codes.id"))
+
+
+class Account(Base):
+    """A patient account. `balance_cents` is the sum of its visits'; `version` counts changes."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("tenant_id", "account_number"),)
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    account_number: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    balance_cents: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    version: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
+class Visit(Base):
+    """A visit (claim) on an account. `claim_number` is the patient control number (CLP01)."""
+
+    __tablename__ = "visits"
+    __table_args__ = (
+        UniqueConstraint("account_id", "visit_number"),
+        UniqueConstraint("tenant_id", "claim_number"),
+        CheckConstraint(_in("state", VISIT_STATES), name="state"),
+    )
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    visit_number: Mapped[int] = mapped_column(Integer)
+    claim_number: Mapped[str] = mapped_column(String(38))
+    date_of_service: Mapped[date] = mapped_column(Date)
+    payer_id: Mapped[int] = mapped_column(ForeignKey("payers.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16), server_default="open")
+    billed_cents: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    contract_fee_cents: Mapped[int | None] = mapped_column(BigInteger)
+    balance_cents: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
+class ChargeLine(Base):
+    """A billed procedure on a visit; the unit a balance is kept on."""
+
+    __tablename__ = "charge_lines"
+    __table_args__ = (
+        UniqueConstraint("visit_id", "line_number"),
+        CheckConstraint("units > 0", name="units_positive"),
+    )
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), index=True)
+    line_number: Mapped[int] = mapped_column(Integer)
+    procedure_code: Mapped[str] = mapped_column(String(16))
+    units: Mapped[int] = mapped_column(Integer, server_default="1")
+    billed_cents: Mapped[int] = mapped_column(BigInteger)
+    contract_fee_cents: Mapped[int | None] = mapped_column(BigInteger)
+    protected: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    balance_cents: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
+class Command(Base):
+    """A requested change, stored before it is enqueued; applied at most once."""
+
+    __tablename__ = "commands"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "idempotency_key"),
+        CheckConstraint(_in("status", COMMAND_STATUSES), name="status"),
+        Index("ix_commands_pending", "enqueued_at", postgresql_where=text("status = 'PENDING'")),
+    )
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    account_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    actor: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), server_default="PENDING")
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
+    enqueued_at: Mapped[datetime] = _created()
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LedgerEntry(Base):
+    """One immutable change to one line's balance. `amount_cents` is the signed effect."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        CheckConstraint(_in("kind", ENTRY_KINDS), name="kind"),
+        CheckConstraint("amount_cents <> 0", name="amount_nonzero"),
+        UniqueConstraint("reverses_entry_id"),
+        Index("ix_ledger_entries_account_id_id", "account_id", "id"),
+    )
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = mapped_column(BigInteger)
+    account_id: Mapped[int] = mapped_column(BigInteger)
+    visit_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("charge_lines.id"), index=True)
+    command_id: Mapped[int | None] = mapped_column(ForeignKey("commands.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(64))
+    carc_group: Mapped[str | None] = mapped_column(String(2))
+    carc_reason: Mapped[str | None] = mapped_column(String(8))
+    transaction_code_id: Mapped[int | None] = mapped_column(ForeignKey("transaction_codes.id"))
+    transaction_date: Mapped[date] = mapped_column(Date, server_default=func.current_date())
+    actor: Mapped[str] = mapped_column(String(200))
+    reverses_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+    created_at: Mapped[datetime] = _created()
+
+
+class AuditRow(Base):
+    """Who did what, when and why, with the line balance before and after. Append-only."""
+
+    __tablename__ = "audit_rows"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = mapped_column(BigInteger)
+    command_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    entry_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    account_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    visit_id: Mapped[int | None] = mapped_column(BigInteger)
+    line_id: Mapped[int | None] = mapped_column(BigInteger)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    balance_before_cents: Mapped[int | None] = mapped_column(BigInteger)
+    balance_after_cents: Mapped[int | None] = mapped_column(BigInteger)
+    paired_audit_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = _created()
