@@ -33,6 +33,7 @@ from domain.models import (
     TransactionCode,
     Visit,
 )
+from domain.tenant_settings import add_default_categories
 
 DEMO_SLUG = "demo"
 DEMO_NAME = "Demo Practice"
@@ -268,6 +269,7 @@ async def seed_tenant(
         )
         if tenant_id is None:
             raise TenantExists(f"tenant {slug!r} already exists")
+        await add_default_categories(session, tenant_id)
         payer_ids, code_ids = await _seed_configuration(session, tenant_id)
         summary = await _seed_accounts(session, tenant_id, slug, plan, payer_ids, code_ids)
         await _project_balances(session, tenant_id)

@@ -10,23 +10,31 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
+from domain.adjustments import AdjustmentRequest, decide_adjustment
 from domain.bulk import AUDIT_COLUMNS, insert_rows, update_rows
 from domain.errors import DomainError
 from domain.events import CommandFinished
 from domain.ledger import LedgerBatch, Posting
-from domain.locks import LockedBalances, claim_pending_commands, lock_lines
+from domain.locks import (
+    LockedBalances,
+    claim_pending_commands,
+    lock_lines,
+    read_entries_under_lock,
+)
 from domain.models import Command
 from domain.policy import TenantPolicy, load_policy
+from domain.reversals import ReversalRequest, decide_reversal
 from domain.uow import UnitOfWork
 from domain.writeoffs import WriteOffRequest, decide_writeoff
 
 
 @dataclass(frozen=True)
 class Handler:
-    """How one kind of command names the lines it touches and decides its postings."""
+    """How one kind of command names the rows it touches and decides its postings."""
 
     line_ids: Callable[[dict[str, Any]], list[int]]
     decide: Callable[[TenantPolicy, LockedBalances, dict[str, Any]], list[Posting]]
+    entry_ids: Callable[[dict[str, Any]], list[int]] = lambda payload: []
 
 
 HANDLERS: dict[str, Handler] = {
@@ -35,6 +43,19 @@ HANDLERS: dict[str, Handler] = {
         decide=lambda policy, locked, payload: decide_writeoff(
             policy, locked, WriteOffRequest.from_payload(payload)
         ),
+    ),
+    "ADJUSTMENT": Handler(
+        line_ids=lambda payload: list(AdjustmentRequest.from_payload(payload).line_ids),
+        decide=lambda policy, locked, payload: decide_adjustment(
+            policy, locked, AdjustmentRequest.from_payload(payload)
+        ),
+    ),
+    "REVERSAL": Handler(
+        line_ids=lambda payload: [ReversalRequest.from_payload(payload).line_id],
+        decide=lambda policy, locked, payload: decide_reversal(
+            policy, locked, ReversalRequest.from_payload(payload)
+        ),
+        entry_ids=lambda payload: [ReversalRequest.from_payload(payload).entry_id],
     ),
 }
 
@@ -75,6 +96,8 @@ async def _apply_tenant(uow: UnitOfWork, tenant_id: int, commands: list[Command]
     policy = await load_policy(uow.session, tenant_id)
     line_ids = {i for c in commands for i in HANDLERS[c.kind].line_ids(c.payload)}
     locked = await lock_lines(uow.session, tenant_id, line_ids)
+    entry_ids = [i for c in commands for i in HANDLERS[c.kind].entry_ids(c.payload)]
+    await read_entries_under_lock(uow.session, tenant_id, locked, entry_ids)
     batch = LedgerBatch(tenant_id, locked)
     outcomes = []
     for command in commands:

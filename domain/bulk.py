@@ -14,6 +14,7 @@ ENTRY_COLUMNS = {
     "command_id": "BIGINT",
     "kind": "TEXT",
     "amount_cents": "BIGINT",
+    "memo_amount_cents": "BIGINT",
     "reason": "TEXT",
     "note": "TEXT",
     "category": "TEXT",
@@ -38,6 +39,7 @@ AUDIT_COLUMNS = {
     "balance_before_cents": "BIGINT",
     "balance_after_cents": "BIGINT",
 }
+PAIRED_AUDIT_COLUMNS = {"id": "BIGINT", **AUDIT_COLUMNS, "paired_audit_id": "BIGINT"}
 
 
 async def next_ids(session: AsyncSession, sequence: str, count: int) -> list[int]:

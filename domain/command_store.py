@@ -3,6 +3,7 @@ idempotency key, and swept back onto the queue when their broker message may be 
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,8 @@ from domain.errors import DomainError
 from domain.locks import stale_pending_commands
 from domain.models import Command
 from domain.uow import UnitOfWork
+
+Enqueue = Callable[[int], Awaitable[None]]
 
 
 def fingerprint(kind: str, payload: dict[str, Any]) -> str:
@@ -64,12 +67,61 @@ async def submit(
     )
     assert command is not None
     if command.fingerprint != digest:
-        raise DomainError.of(
-            "idempotencyKey",
-            "IDEMPOTENCY_KEY_REUSED",
-            "This idempotency key was used for a different request.",
-        )
+        raise _key_reused()
     return command, False
+
+
+async def find_replay(
+    uow: UnitOfWork, *, tenant_id: int, idempotency_key: str, kind: str, payload: dict[str, Any]
+) -> Command | None:
+    """The command already stored for this exact request under this key, if any.
+
+    Lets a service answer a retry with the original command even when the rules would now
+    refuse the request (the entry is reversed by then, a reason was disabled since).
+    """
+    command = await uow.session.scalar(
+        select(Command).where(
+            Command.tenant_id == tenant_id, Command.idempotency_key == idempotency_key.strip()
+        )
+    )
+    if command is not None and command.fingerprint != fingerprint(kind, payload):
+        raise _key_reused()
+    return command
+
+
+async def submit_and_enqueue(
+    uow: UnitOfWork,
+    *,
+    tenant_id: int,
+    actor: str,
+    kind: str,
+    idempotency_key: str,
+    payload: dict[str, Any],
+    account_ids: list[int],
+    enqueue: Enqueue,
+) -> Command:
+    """`submit`, then enqueue a newly stored command once the transaction commits."""
+    command, created = await submit(
+        uow,
+        tenant_id=tenant_id,
+        actor=actor,
+        kind=kind,
+        idempotency_key=idempotency_key,
+        payload=payload,
+        account_ids=account_ids,
+    )
+    if created:
+        command_id = command.id
+        uow.after_commit(lambda: enqueue(command_id))
+    return command
+
+
+def _key_reused() -> DomainError:
+    return DomainError.of(
+        "idempotencyKey",
+        "IDEMPOTENCY_KEY_REUSED",
+        "This idempotency key was used for a different request.",
+    )
 
 
 async def stale_pending(uow: UnitOfWork, older_than: timedelta, limit: int = 500) -> list[int]:

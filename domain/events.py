@@ -14,6 +14,18 @@ class LineBalance:
 
 
 @dataclass(frozen=True)
+class EntryPosted:
+    """What one new ledger entry did: kind, signed effect (0 when informational), link."""
+
+    entry_id: int
+    line_id: int
+    kind: str
+    amount_cents: int
+    memo_amount_cents: int | None = None
+    reverses_entry_id: int | None = None
+
+
+@dataclass(frozen=True)
 class AccountChanged:
     """An account's balance changed; `version` rises by exactly one per change."""
 
@@ -24,6 +36,7 @@ class AccountChanged:
     command_id: int | None
     entry_ids: list[int]
     lines: list[LineBalance] = field(default_factory=list)
+    entries: list[EntryPosted] = field(default_factory=list)
 
     @property
     def channel(self) -> str:
@@ -59,5 +72,6 @@ def from_message(message: dict[str, Any]) -> Event:
     kind = data.pop("type")
     if kind == "AccountChanged":
         data["lines"] = [LineBalance(**line) for line in data["lines"]]
+        data["entries"] = [EntryPosted(**entry) for entry in data.get("entries", [])]
         return AccountChanged(**data)
     return CommandFinished(**data)

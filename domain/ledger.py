@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.bulk import AUDIT_COLUMNS, ENTRY_COLUMNS, insert_rows, next_ids
-from domain.events import AccountChanged, LineBalance
+from domain.bulk import AUDIT_COLUMNS, ENTRY_COLUMNS, PAIRED_AUDIT_COLUMNS, insert_rows, next_ids
+from domain.events import AccountChanged, EntryPosted, LineBalance
 from domain.locks import LockedBalances
 from domain.models import Account, ChargeLine, Visit
 
@@ -35,6 +35,9 @@ class Posting:
     transaction_code_id: int | None = None
     transaction_date: date | None = None
     reverses_entry_id: int | None = None
+    memo_amount_cents: int | None = None
+    paired_action: str | None = None
+    """For a reversal: the action of the audit row written for the original, paired with it."""
 
 
 @dataclass
@@ -70,14 +73,19 @@ class LedgerBatch:
             self._locked.visits[line.visit_id].balance_cents += p.amount_cents
             self._locked.accounts[line.account_id].balance_cents += p.amount_cents
             self._lines.add(p.line_id)
+            if p.reverses_entry_id in self._locked.entries:
+                self._locked.entries[p.reverses_entry_id].reversed_by = -1
             change = changes.setdefault(line.account_id, _Change(line.account_id, 0, 0, command_id))
             change.entry_indexes.append(len(self._entries))
             self._entries.append(self._entry(line.account_id, line.visit_id, p, actor, command_id))
-            self._audits.append(
-                self._audit(
-                    line.account_id, line.visit_id, p, actor, command_id, before, line.balance_cents
-                )
+            audit = self._audit(
+                line.account_id, line.visit_id, p, actor, command_id, before, line.balance_cents
             )
+            self._audits.append(audit)
+            if p.paired_action:
+                original = {**audit, "action": p.paired_action, "entry_id": p.reverses_entry_id}
+                audit["pair"] = len(self._audits)
+                self._audits.append(original)
         for account_id, change in sorted(changes.items()):
             account = self._locked.accounts[account_id]
             account.version += 1
@@ -91,10 +99,11 @@ class LedgerBatch:
         if not self._entries:
             return []
         entry_ids = await next_ids(session, "ledger_entries_id_seq", len(self._entries))
-        for entry, audit, entry_id in zip(self._entries, self._audits, entry_ids, strict=True):
+        audits = iter(a for a in self._audits if "entry_id" not in a)
+        for entry, audit, entry_id in zip(self._entries, audits, entry_ids, strict=True):
             entry["id"] = audit["entry_id"] = entry_id
         await insert_rows(session, "ledger_entries", ENTRY_COLUMNS, self._entries)
-        await insert_rows(session, "audit_rows", AUDIT_COLUMNS, self._audits)
+        await self._write_audits(session)
         await self._write_projection(session)
         return [
             AccountChanged(
@@ -105,9 +114,35 @@ class LedgerBatch:
                 command_id=c.command_id,
                 entry_ids=[entry_ids[i] for i in c.entry_indexes],
                 lines=c.lines,
+                entries=[self._posted(self._entries[i]) for i in c.entry_indexes],
             )
             for c in self._changes
         ]
+
+    async def _write_audits(self, session: AsyncSession) -> None:
+        """Insert the audit rows; a reversal's pair of rows name each other."""
+        if not any("pair" in a for a in self._audits):
+            await insert_rows(session, "audit_rows", AUDIT_COLUMNS, self._audits)
+            return
+        audit_ids = await next_ids(session, "audit_rows_id_seq", len(self._audits))
+        for audit, audit_id in zip(self._audits, audit_ids, strict=True):
+            audit["id"] = audit_id
+        for audit in self._audits:
+            if "pair" in audit:
+                partner = self._audits[audit["pair"]]
+                audit["paired_audit_id"], partner["paired_audit_id"] = partner["id"], audit["id"]
+        await insert_rows(session, "audit_rows", PAIRED_AUDIT_COLUMNS, self._audits)
+
+    @staticmethod
+    def _posted(entry: dict[str, Any]) -> EntryPosted:
+        return EntryPosted(
+            entry["id"],
+            entry["line_id"],
+            entry["kind"],
+            entry["amount_cents"],
+            entry["memo_amount_cents"],
+            entry["reverses_entry_id"],
+        )
 
     def _line_balance(self, line_id: int) -> LineBalance:
         line = self._locked.lines[line_id]
@@ -124,6 +159,7 @@ class LedgerBatch:
             "command_id": command_id,
             "kind": p.kind,
             "amount_cents": p.amount_cents,
+            "memo_amount_cents": p.memo_amount_cents,
             "reason": p.reason,
             "note": p.note,
             "category": p.category,

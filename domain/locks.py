@@ -1,18 +1,21 @@
 """Every row lock arledger takes, in one place.
 
 Order, always: the command rows (SKIP LOCKED, so never a wait), then per tenant in tenant order
-accounts, visits and charge lines, each in primary-key order. Every balance read that feeds a
+accounts, visits and charge lines, each in primary-key order. A settings change locks only its
+tenant row, which no balance path takes. Every balance read that feeds a
 decision is made here, under the lock.
 """
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, cast
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from domain.models import Account, ChargeLine, Command, Visit
+from domain.models import Account, ChargeLine, Command, LedgerEntry, Tenant, Visit
 
 
 @dataclass
@@ -46,12 +49,35 @@ class LockedAccount:
 
 
 @dataclass
+class LockedEntry:
+    """A ledger entry on a locked line, and the reversal it already has (if any).
+
+    No reversal can be written while its line is locked, so `reversed_by` stays true for the
+    transaction; the batch sets it to -1 when it reverses the entry itself.
+    """
+
+    id: int
+    line_id: int
+    kind: str
+    amount_cents: int
+    memo_amount_cents: int | None
+    reason: str | None
+    category: str | None
+    carc_group: str | None
+    carc_reason: str | None
+    transaction_code_id: int | None
+    reverses_entry_id: int | None
+    reversed_by: int | None
+
+
+@dataclass
 class LockedBalances:
     """The balance rows one command may change, all locked by this transaction."""
 
     accounts: dict[int, LockedAccount]
     visits: dict[int, LockedVisit]
     lines: dict[int, LockedLine]
+    entries: dict[int, LockedEntry] = field(default_factory=dict)
 
 
 async def claim_pending_commands(
@@ -127,3 +153,45 @@ async def lock_lines(
         visits={r.id: LockedVisit(*r) for r in visits},
         lines={r.id: LockedLine(*r) for r in lines},
     )
+
+
+async def read_entries_under_lock(
+    session: AsyncSession, tenant_id: int, locked: LockedBalances, entry_ids: Iterable[int]
+) -> None:
+    """Fill `locked.entries` with the wanted entries that sit on lines this transaction holds.
+
+    Call after `lock_lines`: with the line locked, whether an entry is reversed cannot change.
+    """
+    wanted = sorted(set(entry_ids))
+    if not wanted:
+        return
+    reversal = aliased(LedgerEntry)
+    rows = await session.execute(
+        select(
+            LedgerEntry.id,
+            LedgerEntry.line_id,
+            LedgerEntry.kind,
+            LedgerEntry.amount_cents,
+            LedgerEntry.memo_amount_cents,
+            LedgerEntry.reason,
+            LedgerEntry.category,
+            LedgerEntry.carc_group,
+            LedgerEntry.carc_reason,
+            LedgerEntry.transaction_code_id,
+            LedgerEntry.reverses_entry_id,
+            reversal.id,
+        )
+        .outerjoin(reversal, reversal.reverses_entry_id == LedgerEntry.id)
+        .where(
+            LedgerEntry.id.in_(wanted),
+            LedgerEntry.tenant_id == tenant_id,
+            LedgerEntry.line_id.in_(list(locked.lines)),
+        )
+    )
+    for row in rows:
+        locked.entries[row[0]] = LockedEntry(*cast(tuple[Any, ...], row))
+
+
+async def lock_tenant(session: AsyncSession, tenant_id: int) -> None:
+    """Lock the tenant row, serialising settings changes (balance paths never take it)."""
+    await session.execute(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update())

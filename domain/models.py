@@ -48,10 +48,28 @@ ENTRY_KINDS = (
 TRANSACTION_TYPES = ("PY", "CW", "BD", "FC", "AD", "AC", "RF")
 VISIT_STATES = ("open", "submitted", "on_hold", "denied", "paid", "closed")
 COMMAND_STATUSES = ("PENDING", "APPLIED", "REJECTED")
+CARC_GROUPS = ("CO", "OA", "PI", "PR")
+WRITE_OFF_REASONS = (
+    "small-balance",
+    "patient-uncollectable",
+    "charity",
+    "bad-debt",
+    "dispute-resolved",
+    "other",
+)
+ADJUSTMENT_REASONS = (
+    "contracted-rate-correction",
+    "dual-eligible-coverage-correction",
+    "payer-error-corrected",
+)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _array(values: tuple[str, ...]) -> str:
+    return "'{" + ",".join(values) + "}'"
 
 
 class Base(DeclarativeBase):
@@ -74,6 +92,9 @@ class Tenant(Base):
     """A practice or organisation; owns everything else. Settings live here."""
 
     __tablename__ = "tenants"
+    __table_args__ = (
+        CheckConstraint(_in("synthetic_carc_group", CARC_GROUPS), name="synthetic_carc_group"),
+    )
     id: Mapped[int] = _id()
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -81,8 +102,37 @@ class Tenant(Base):
     blocking_visit_states: Mapped[list[str]] = mapped_column(
         ARRAY(Text), server_default=text("'{submitted,on_hold}'")
     )
+    writeoff_reasons: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), server_default=text(_array(WRITE_OFF_REASONS))
+    )
+    adjustment_reasons: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), server_default=text(_array(ADJUSTMENT_REASONS))
+    )
+    synthetic_carc_group: Mapped[str] = mapped_column(String(2), server_default="OA")
     settings: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'"))
     created_at: Mapped[datetime] = _created()
+
+
+class AdjustmentCategory(Base):
+    """A tenant's adjustment picklist entry: whether it reduces the balance, and its CARC.
+
+    `carc_group` NULL means the tenant's synthetic-CARC group. Categories are deactivated,
+    never deleted, so posted entries keep naming a category that existed.
+    """
+
+    __tablename__ = "adjustment_categories"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "code"),
+        CheckConstraint(_in("carc_group", CARC_GROUPS), name="carc_group"),
+    )
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    reduces_balance: Mapped[bool] = mapped_column(Boolean)
+    carc_group: Mapped[str | None] = mapped_column(String(2))
+    carc_reason: Mapped[str] = mapped_column(String(5))
+    active: Mapped[bool] = mapped_column(Boolean, server_default="true")
 
 
 class Payer(Base):
@@ -205,12 +255,21 @@ class Command(Base):
 
 
 class LedgerEntry(Base):
-    """One immutable change to one line's balance. `amount_cents` is the signed effect."""
+    """One immutable change to one line's balance. `amount_cents` is the signed effect.
+
+    An informational entry changes no balance: its `amount_cents` is 0 and the amount it
+    records is `memo_amount_cents`. A reversal names its original in `reverses_entry_id`; the
+    original's link back is that unique column read the other way.
+    """
 
     __tablename__ = "ledger_entries"
     __table_args__ = (
         CheckConstraint(_in("kind", ENTRY_KINDS), name="kind"),
-        CheckConstraint("amount_cents <> 0", name="amount_nonzero"),
+        CheckConstraint(
+            "(amount_cents <> 0 AND memo_amount_cents IS NULL) OR "
+            "(amount_cents = 0 AND memo_amount_cents <> 0)",
+            name="amount_or_memo",
+        ),
         UniqueConstraint("reverses_entry_id"),
         Index("ix_ledger_entries_account_id_id", "account_id", "id"),
     )
@@ -222,7 +281,8 @@ class LedgerEntry(Base):
     command_id: Mapped[int | None] = mapped_column(ForeignKey("commands.id"), index=True)
     kind: Mapped[str] = mapped_column(String(20))
     amount_cents: Mapped[int] = mapped_column(BigInteger)
-    reason: Mapped[str | None] = mapped_column(String(64))
+    memo_amount_cents: Mapped[int | None] = mapped_column(BigInteger)
+    reason: Mapped[str | None] = mapped_column(String(500))
     note: Mapped[str | None] = mapped_column(Text)
     category: Mapped[str | None] = mapped_column(String(64))
     carc_group: Mapped[str | None] = mapped_column(String(2))
@@ -238,6 +298,14 @@ class AuditRow(Base):
     """Who did what, when and why, with the line balance before and after. Append-only."""
 
     __tablename__ = "audit_rows"
+    __table_args__ = (
+        Index(
+            "ix_audit_rows_tenant_settings",
+            "tenant_id",
+            "id",
+            postgresql_where=text("action = 'SETTINGS_CHANGED'"),
+        ),
+    )
     id: Mapped[int] = _id()
     tenant_id: Mapped[int] = mapped_column(BigInteger)
     command_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
@@ -247,9 +315,10 @@ class AuditRow(Base):
     line_id: Mapped[int | None] = mapped_column(BigInteger)
     actor: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(40))
-    reason: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(String(500))
     note: Mapped[str | None] = mapped_column(Text)
     balance_before_cents: Mapped[int | None] = mapped_column(BigInteger)
     balance_after_cents: Mapped[int | None] = mapped_column(BigInteger)
     paired_audit_id: Mapped[int | None] = mapped_column(BigInteger)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = _created()

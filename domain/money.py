@@ -7,7 +7,7 @@ amounts of `MAX_CENTS` or more.
 
 import re
 
-from domain.errors import InvalidMoney
+from domain.errors import InvalidMoney, Problem
 
 MAX_CENTS = 10**13  # $100 billion: far beyond any real balance, far inside BIGINT.
 _MONEY = re.compile(r"^(?P<sign>-)?(?P<whole>\d+)(?:\.(?P<frac>\d{1,2}))?$", re.ASCII)
@@ -36,3 +36,16 @@ def format_cents(cents: int) -> str:
     sign = "-" if cents < 0 else ""
     whole, frac = divmod(abs(cents), 100)
     return f"{sign}{whole}.{frac:02d}"
+
+
+def positive_cents(field: str, text: str, problems: list[Problem]) -> int | None:
+    """Cents for a required amount above zero; otherwise note the problem and return None."""
+    try:
+        cents = parse_money(text)
+    except InvalidMoney as error:
+        problems.append(Problem(field, error.code, str(error)))
+        return None
+    if cents <= 0:
+        problems.append(Problem(field, "AMOUNT_NOT_POSITIVE", "Amount must be more than zero."))
+        return None
+    return cents

@@ -5,7 +5,23 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.models import Tenant
+from domain.models import AdjustmentCategory, Tenant
+
+
+@dataclass(frozen=True)
+class Category:
+    """An adjustment category of the tenant's picklist, with its CARC resolved."""
+
+    code: str
+    name: str
+    reduces_balance: bool
+    carc_group: str
+    carc_reason: str
+    active: bool
+
+    @property
+    def carc(self) -> str:
+        return f"{self.carc_group}-{self.carc_reason}"
 
 
 @dataclass(frozen=True)
@@ -15,15 +31,49 @@ class TenantPolicy:
     tenant_id: int
     small_balance_threshold_cents: int
     blocking_visit_states: frozenset[str]
+    writeoff_reasons: tuple[str, ...] = ()
+    adjustment_reasons: tuple[str, ...] = ()
+    synthetic_carc_group: str = "OA"
+    categories: tuple[Category, ...] = ()
+
+    def category(self, code: str) -> Category | None:
+        """The active category `code`, or None."""
+        return next((c for c in self.categories if c.code == code and c.active), None)
+
+    @property
+    def active_categories(self) -> list[Category]:
+        return [c for c in self.categories if c.active]
 
 
 async def load_policy(session: AsyncSession, tenant_id: int) -> TenantPolicy:
     """Read the tenant's policy (settings change rarely; read without locking)."""
-    row = (
+    tenant = (
         await session.execute(
-            select(Tenant.small_balance_threshold_cents, Tenant.blocking_visit_states).where(
-                Tenant.id == tenant_id
-            )
+            select(
+                Tenant.small_balance_threshold_cents,
+                Tenant.blocking_visit_states,
+                Tenant.writeoff_reasons,
+                Tenant.adjustment_reasons,
+                Tenant.synthetic_carc_group,
+            ).where(Tenant.id == tenant_id)
         )
     ).one()
-    return TenantPolicy(tenant_id, row[0], frozenset(row[1]))
+    rows = await session.scalars(
+        select(AdjustmentCategory)
+        .where(AdjustmentCategory.tenant_id == tenant_id)
+        .order_by(AdjustmentCategory.id)
+    )
+    group = tenant.synthetic_carc_group
+    categories = tuple(
+        Category(r.code, r.name, r.reduces_balance, r.carc_group or group, r.carc_reason, r.active)
+        for r in rows
+    )
+    return TenantPolicy(
+        tenant_id,
+        tenant.small_balance_threshold_cents,
+        frozenset(tenant.blocking_visit_states),
+        tuple(tenant.writeoff_reasons),
+        tuple(tenant.adjustment_reasons),
+        group,
+        categories,
+    )

@@ -1,16 +1,13 @@
-"""Submitting a write-off: check its lines, store the command, enqueue it after commit."""
-
-from collections.abc import Awaitable, Callable
+"""Submitting a write-off: check its lines and reason, store the command, enqueue after commit."""
 
 from sqlalchemy import select
 
 from domain import command_store
+from domain.command_store import Enqueue
 from domain.errors import DomainError, Problem
-from domain.models import ChargeLine, Command
+from domain.models import ChargeLine, Command, Tenant
 from domain.uow import UnitOfWork
 from domain.writeoffs import WriteOffRequest
-
-Enqueue = Callable[[int], Awaitable[None]]
 
 
 async def submit_writeoff(
@@ -36,16 +33,30 @@ async def submit_writeoff(
     ]
     if missing:
         raise DomainError(*missing)
-    command, created = await command_store.submit(
+    payload = request.to_payload()
+    enabled = await uow.session.scalar(
+        select(Tenant.writeoff_reasons).where(Tenant.id == tenant_id)
+    )
+    if request.reason not in (enabled or []):
+        replay = await command_store.find_replay(
+            uow,
+            tenant_id=tenant_id,
+            idempotency_key=idempotency_key,
+            kind="WRITEOFF",
+            payload=payload,
+        )
+        if replay is not None:
+            return replay
+        raise DomainError.of(
+            "reason", "REASON_DISABLED", f"The reason '{request.reason}' is not enabled."
+        )
+    return await command_store.submit_and_enqueue(
         uow,
         tenant_id=tenant_id,
         actor=actor,
         kind="WRITEOFF",
         idempotency_key=idempotency_key,
-        payload=request.to_payload(),
+        payload=payload,
         account_ids=list(owners.values()),
+        enqueue=enqueue,
     )
-    if created:
-        command_id = command.id
-        uow.after_commit(lambda: enqueue(command_id))
-    return command

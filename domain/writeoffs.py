@@ -7,20 +7,14 @@ against balances read under lock and returns the postings, or raises `DomainErro
 from dataclasses import dataclass
 from typing import Any
 
-from domain.errors import DomainError, InvalidMoney, Problem
+from domain.availability import visit_state_blocks_writeoff
+from domain.errors import DomainError, Problem
 from domain.ledger import Posting
 from domain.locks import LockedBalances
-from domain.money import format_cents, parse_money
+from domain.models import WRITE_OFF_REASONS
+from domain.money import format_cents, positive_cents
 from domain.policy import TenantPolicy
 
-WRITE_OFF_REASONS = (
-    "small-balance",
-    "patient-uncollectable",
-    "charity",
-    "bad-debt",
-    "dispute-resolved",
-    "other",
-)
 MAX_LINES = 500
 MAX_NOTE = 2000
 
@@ -74,7 +68,7 @@ def parse_writeoff(
                 Problem(f"lines.{index}.lineId", "DUPLICATE_LINE", "A line appears twice.")
             )
         seen.add(line_id)
-        cents = _positive_cents(f"lines.{index}.amount", amount_text, problems)
+        cents = positive_cents(f"lines.{index}.amount", amount_text, problems)
         if line_id is not None and cents is not None:
             parsed.append(WriteOffLine(line_id, cents))
     note = (note or "").strip() or None
@@ -82,18 +76,6 @@ def parse_writeoff(
     if problems:
         raise DomainError(*problems)
     return WriteOffRequest(tuple(parsed), reason, note)
-
-
-def _positive_cents(field: str, text: str, problems: list[Problem]) -> int | None:
-    try:
-        cents = parse_money(text)
-    except InvalidMoney as error:
-        problems.append(Problem(field, error.code, str(error)))
-        return None
-    if cents <= 0:
-        problems.append(Problem(field, "AMOUNT_NOT_POSITIVE", "Amount must be more than zero."))
-        return None
-    return cents
 
 
 def _reason_problems(reason: str, note: str | None) -> list[Problem]:
@@ -112,10 +94,23 @@ def _reason_problems(reason: str, note: str | None) -> list[Problem]:
     return []
 
 
+def exceeds_balance(field: str, balance_cents: int, what: str) -> DomainError:
+    """The refusal for an amount that would take a balance below zero."""
+    return DomainError.of(
+        field,
+        "EXCEEDS_BALANCE",
+        f"Amount exceeds the {what} balance of {format_cents(max(balance_cents, 0))}.",
+    )
+
+
 def decide_writeoff(
     policy: TenantPolicy, locked: LockedBalances, request: WriteOffRequest
 ) -> list[Posting]:
     """The postings for `request`, judged on locked balances; all lines or none."""
+    if request.reason not in policy.writeoff_reasons:
+        raise DomainError.of(
+            "reason", "REASON_DISABLED", f"The reason '{request.reason}' is not enabled."
+        )
     for index, item in enumerate(request.lines):
         field = f"lines.{index}"
         line = locked.lines.get(item.line_id)
@@ -124,18 +119,10 @@ def decide_writeoff(
         visit = locked.visits[line.visit_id]
         if line.protected:
             raise DomainError.of(field, "LINE_PROTECTED", "This line is protected.")
-        if visit.state in policy.blocking_visit_states:
-            raise DomainError.of(
-                field,
-                "VISIT_STATE_BLOCKS_WRITEOFF",
-                f"The visit is {visit.state}, which blocks write-offs.",
-            )
+        if blocked := visit_state_blocks_writeoff(policy, visit.state):
+            raise blocked.error(field)
         if item.amount_cents > line.balance_cents:
-            raise DomainError.of(
-                f"{field}.amount",
-                "EXCEEDS_BALANCE",
-                f"Amount exceeds the line balance of {format_cents(max(line.balance_cents, 0))}.",
-            )
+            raise exceeds_balance(f"{field}.amount", line.balance_cents, "line")
         if request.reason == "small-balance" and (
             visit.balance_cents > policy.small_balance_threshold_cents
         ):

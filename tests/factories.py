@@ -13,6 +13,7 @@ from domain.db import SessionFactory
 from domain.ledger import Posting, post
 from domain.locks import lock_lines
 from domain.models import Account, ChargeLine, LedgerEntry, Payer, Tenant, Visit
+from domain.tenant_settings import add_default_categories
 from domain.uow import UnitOfWork
 from domain.writeoff_service import submit_writeoff
 from domain.writeoffs import parse_writeoff
@@ -49,6 +50,7 @@ async def make_world(
         tenant = Tenant(slug=slug, name=slug, small_balance_threshold_cents=threshold)
         session.add(tenant)
         await session.flush()
+        await add_default_categories(session, tenant.id)
         payer = Payer(tenant_id=tenant.id, code="1", name="Self Pay")
         account = Account(tenant_id=tenant.id, account_number="A1", name="Pat Doe")
         session.add_all([payer, account])

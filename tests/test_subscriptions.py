@@ -455,6 +455,16 @@ async def test_committed_command_publishes_one_change_and_one_finish(
                 "command_id": pk,
                 "entry_ids": entries,
                 "lines": [{"line_id": line, "visit_id": world.visit_id, "balance_cents": 9900}],
+                "entries": [
+                    {
+                        "entry_id": entries[0],
+                        "line_id": line,
+                        "kind": "WRITEOFF",
+                        "amount_cents": -100,
+                        "memo_amount_cents": None,
+                        "reverses_entry_id": None,
+                    }
+                ],
             },
         ),
         (
