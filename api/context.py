@@ -47,13 +47,22 @@ class Context:
         assert self.principal is not None
         return self.principal.tenant_id
 
+    @property
+    def scopes(self) -> frozenset[str]:
+        return frozenset() if self.principal is None else self.principal.scopes
+
     def require(self, scope: str) -> Principal:
         """The caller, or a GraphQL error when unauthenticated or lacking `scope`."""
+        return self.require_any(scope)
+
+    def require_any(self, *scopes: str) -> Principal:
+        """The caller, or a GraphQL error when unauthenticated or holding none of `scopes`."""
         if self.principal is None:
             error = self.auth_error or AuthError("UNAUTHENTICATED", "A bearer token is required.")
             raise GraphQLError(str(error), extensions={"code": error.code})
-        if scope not in self.principal.scopes:
-            raise GraphQLError(f"Scope '{scope}' is required.", extensions={"code": "FORBIDDEN"})
+        if self.principal.scopes.isdisjoint(scopes):
+            wanted = " or ".join(f"'{s}'" for s in scopes)
+            raise GraphQLError(f"Scope {wanted} is required.", extensions={"code": "FORBIDDEN"})
         return self.principal
 
 

@@ -4,11 +4,12 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from strawberry.dataloader import DataLoader
 
 from domain.db import SessionFactory
 from domain.models import ChargeLine, LedgerEntry, Payer, Visit
+from domain.policy import TenantPolicy, load_policy
 
 M = TypeVar("M")
 
@@ -30,7 +31,52 @@ class Loaders:
         self.entries_by_line = DataLoader(
             self._children(LedgerEntry, LedgerEntry.line_id, (LedgerEntry.id,))
         )
+        self.entries_by_visit = DataLoader(
+            self._children(LedgerEntry, LedgerEntry.visit_id, (LedgerEntry.id,))
+        )
         self.payer = DataLoader(self._by_id(Payer))
+        self.visit = DataLoader(self._by_id(Visit))
+        self.entry = DataLoader(self._by_id(LedgerEntry))
+        self.reversal_of = DataLoader(self._reversals)
+        self.totals_by_visit = DataLoader(self._totals(LedgerEntry.visit_id))
+        self.totals_by_account = DataLoader(self._totals(LedgerEntry.account_id))
+        self._policy: TenantPolicy | None = None
+
+    async def policy(self) -> TenantPolicy:
+        """The caller's tenant policy, read once per request."""
+        if self._policy is None:
+            async with self._sessions() as session:
+                self._policy = await load_policy(session, self._tenant_id())
+        return self._policy
+
+    async def _reversals(self, keys: list[int]) -> list[Any]:
+        """The reversal of each original entry id, or None."""
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(LedgerEntry).where(
+                    LedgerEntry.reverses_entry_id.in_(keys),
+                    LedgerEntry.tenant_id == self._tenant_id(),
+                )
+            )
+        found = {row.reverses_entry_id: row for row in rows}
+        return [found.get(key) for key in keys]
+
+    def _totals(self, parent: Any) -> Any:
+        """Net balance effect per entry kind for each parent id, as {kind: cents}."""
+
+        async def load(keys: list[int]) -> list[dict[str, int]]:
+            async with self._sessions() as session:
+                rows = await session.execute(
+                    select(parent, LedgerEntry.kind, func.sum(LedgerEntry.amount_cents))
+                    .where(parent.in_(keys), LedgerEntry.tenant_id == self._tenant_id())
+                    .group_by(parent, LedgerEntry.kind)
+                )
+            totals: dict[int, dict[str, int]] = defaultdict(dict)
+            for key, kind, cents in rows:
+                totals[key][kind] = int(cents)
+            return [totals[key] for key in keys]
+
+        return load
 
     def _children(self, model: Any, parent: Any, order: Sequence[Any]) -> Any:
         async def load(keys: list[int]) -> list[list[Any]]:

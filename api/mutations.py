@@ -5,8 +5,10 @@ from graphql import GraphQLError
 
 from api.context import Info
 from api.ids import decode_id
+from api.ledger_mutations import LedgerMutation
 from api.scalars import Money
-from api.types import Command, UserError
+from api.settings import SettingsMutation
+from api.types import Command, UserError, denied, user_errors
 from domain import writeoff_service
 from domain.errors import DomainError
 from domain.uow import UnitOfWork
@@ -40,30 +42,14 @@ class CommandPayload:
     user_errors: list[UserError]
 
 
-def _errors(error: DomainError) -> CommandPayload:
-    return CommandPayload(
-        command=None,
-        user_errors=[
-            UserError(field=p.field, code=p.code, message=p.message) for p in error.problems
-        ],
-    )
-
-
-def _denied(error: GraphQLError) -> CommandPayload:
-    code = (error.extensions or {}).get("code", "FORBIDDEN")
-    return CommandPayload(
-        command=None, user_errors=[UserError(field=None, code=str(code), message=error.message)]
-    )
-
-
 @strawberry.type
-class Mutation:
+class Mutation(LedgerMutation, SettingsMutation):
     @strawberry.mutation(description="Write off line balances (scope billing.payment.write).")
     async def write_off(self, info: Info, input: WriteOffInput) -> CommandPayload:
         try:
             principal = info.context.require("billing.payment.write")
         except GraphQLError as error:
-            return _denied(error)
+            return CommandPayload(command=None, user_errors=denied(error))
         services = info.context.services
         try:
             request = parse_writeoff(
@@ -82,5 +68,5 @@ class Mutation:
                 )
                 await uow.commit()
         except DomainError as error:
-            return _errors(error)
+            return CommandPayload(command=None, user_errors=user_errors(error))
         return CommandPayload(command=Command.from_row(command), user_errors=[])

@@ -3,17 +3,21 @@
 import strawberry
 from sqlalchemy import or_, select
 
+from api.audit import AuditQuery
+from api.balances import Account
 from api.context import Info
 from api.ids import decode_any, decode_id
+from api.nodes import NODE_TYPES
 from api.pagination import Connection, paginate
-from api.types import NODE_TYPES, Account, Command, LedgerEntry, Node, Payer
+from api.settings import SettingsQuery
+from api.types import Command, LedgerEntry, Node, Payer
 from domain import models
 
 READ = "billing.read"
 
 
 @strawberry.type
-class Query:
+class Query(AuditQuery, SettingsQuery):
     @strawberry.field(description="Any object by its global id; null if not found.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         tenant_id = info.context.require(READ).tenant_id

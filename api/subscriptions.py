@@ -15,7 +15,7 @@ from api.ids import decode_id, encode_id
 from api.scalars import Money
 from api.types import Command
 from domain import models
-from domain.events import AccountChanged, CommandFinished
+from domain.events import AccountChanged, CommandFinished, EntryPosted
 
 READ = "billing.read"
 
@@ -25,6 +25,32 @@ class LineBalanceChange:
     line_id: strawberry.ID
     visit_id: strawberry.ID
     balance: Money
+
+
+@strawberry.type
+class EntryChange:
+    """A ledger entry the change posted: write-off, adjustment, reversal …"""
+
+    entry_id: strawberry.ID
+    line_id: strawberry.ID
+    kind: str
+    amount: Money = strawberry.field(description="Signed effect; 0 when informational.")
+    memo_amount: Money | None
+    reverses_entry_id: strawberry.ID | None
+
+    @classmethod
+    def of(cls, entry: EntryPosted) -> "EntryChange":
+        reverses = entry.reverses_entry_id
+        return cls(
+            entry_id=strawberry.ID(encode_id("LedgerEntry", entry.entry_id)),
+            line_id=strawberry.ID(encode_id("ChargeLine", entry.line_id)),
+            kind=entry.kind,
+            amount=entry.amount_cents,
+            memo_amount=entry.memo_amount_cents,
+            reverses_entry_id=None
+            if reverses is None
+            else strawberry.ID(encode_id("LedgerEntry", reverses)),
+        )
 
 
 @strawberry.type
@@ -38,6 +64,7 @@ class AccountBalanceEvent:
     command_id: strawberry.ID | None
     entry_ids: list[strawberry.ID]
     lines: list[LineBalanceChange]
+    entries: list[EntryChange]
 
     @classmethod
     def from_event(cls, event: AccountChanged) -> "AccountBalanceEvent":
@@ -58,6 +85,7 @@ class AccountBalanceEvent:
                 )
                 for x in event.lines
             ],
+            entries=[EntryChange.of(e) for e in event.entries],
         )
 
 
@@ -94,6 +122,7 @@ class Subscription:
                 command_id=None,
                 entry_ids=[],
                 lines=[],
+                entries=[],
             )
             while True:
                 event = await queue.get()

@@ -1,14 +1,19 @@
 """GraphQL object types. Each is built from a row; nested data comes through DataLoaders."""
 
 from datetime import date, datetime
-from typing import Any, Self
+from typing import Self
 
 import strawberry
+from graphql import GraphQLError
 
 from api.context import Info
 from api.ids import encode_id
 from api.scalars import Money
 from domain import models
+from domain.availability import (
+    Blocked,
+)
+from domain.errors import DomainError
 
 
 @strawberry.interface
@@ -25,6 +30,38 @@ class UserError:
     field: str | None
     code: str
     message: str
+
+
+def user_errors(error: DomainError) -> list[UserError]:
+    """A domain refusal as userErrors, one per problem."""
+    return [UserError(field=p.field, code=p.code, message=p.message) for p in error.problems]
+
+
+def denied(error: GraphQLError) -> list[UserError]:
+    """An authentication or scope failure as a userError."""
+    code = (error.extensions or {}).get("code", "FORBIDDEN")
+    return [UserError(field=None, code=str(code), message=error.message)]
+
+
+@strawberry.type
+class BlockedReason:
+    """Why an action is unavailable here: a stable code and a sentence for people."""
+
+    code: str
+    message: str
+
+    @classmethod
+    def of(cls, blocked: Blocked | None) -> "BlockedReason | None":
+        return None if blocked is None else cls(code=blocked.code, message=blocked.message)
+
+
+WRITE_OFF_KINDS = ("WRITEOFF", "BAD_DEBT")
+ADJUSTMENT_KINDS = ("ADJUSTMENT", "CONTRACTUAL")
+
+
+def reduction(totals: dict[str, int], kinds: tuple[str, ...]) -> int:
+    """How much entries of `kinds` reduced a balance, net of their reversals (positive)."""
+    return -sum(totals.get(kind, 0) for kind in kinds)
 
 
 @strawberry.type
@@ -47,8 +84,16 @@ class Payer(Node):
 
 @strawberry.type
 class LedgerEntry(Node):
+    pk: strawberry.Private[int]
+    line_pk: strawberry.Private[int]
+    reverses_pk: strawberry.Private[int | None]
     kind: str
     amount: Money = strawberry.field(description="Signed effect on the line's balance.")
+    memo_amount: Money | None = strawberry.field(
+        description="For an informational entry (amount 0): the amount it records."
+    )
+    affects_balance: bool
+    line_id: strawberry.ID
     reason: str | None
     note: str | None
     category: str | None
@@ -64,8 +109,14 @@ class LedgerEntry(Node):
     def from_row(cls, row: models.LedgerEntry) -> Self:
         return cls(
             id=strawberry.ID(encode_id("LedgerEntry", row.id)),
+            pk=row.id,
+            line_pk=row.line_id,
+            reverses_pk=row.reverses_entry_id,
             kind=row.kind,
             amount=row.amount_cents,
+            memo_amount=row.memo_amount_cents,
+            affects_balance=row.amount_cents != 0,
+            line_id=strawberry.ID(encode_id("ChargeLine", row.line_id)),
             reason=row.reason,
             note=row.note,
             category=row.category,
@@ -78,102 +129,26 @@ class LedgerEntry(Node):
             reverses_entry_id=_gid("LedgerEntry", row.reverses_entry_id),
         )
 
+    @strawberry.field(description="The entry this one reverses, if it is a reversal.")
+    async def reverses(self, info: Info) -> "LedgerEntry | None":
+        if self.reverses_pk is None:
+            return None
+        row = await info.context.loaders.entry.load(self.reverses_pk)
+        return None if row is None else LedgerEntry.from_row(row)
+
+    @strawberry.field(description="The reversal of this entry, if it has been reversed.")
+    async def reversed_by(self, info: Info) -> "LedgerEntry | None":
+        row = await info.context.loaders.reversal_of.load(self.pk)
+        return None if row is None else LedgerEntry.from_row(row)
+
+    @strawberry.field(description="Entries posted on the same line after this one.")
+    async def changes_since(self, info: Info) -> list["LedgerEntry"]:
+        rows = await info.context.loaders.entries_by_line.load(self.line_pk)
+        return [LedgerEntry.from_row(r) for r in rows if r.id > self.pk]
+
 
 def _gid(type_name: str, pk: int | None) -> strawberry.ID | None:
     return None if pk is None else strawberry.ID(encode_id(type_name, pk))
-
-
-@strawberry.type
-class ChargeLine(Node):
-    pk: strawberry.Private[int]
-    line_number: int
-    procedure_code: str
-    units: int
-    billed: Money
-    contract_fee: Money | None
-    protected: bool
-    balance: Money
-
-    @classmethod
-    def from_row(cls, row: models.ChargeLine) -> Self:
-        return cls(
-            id=strawberry.ID(encode_id("ChargeLine", row.id)),
-            pk=row.id,
-            line_number=row.line_number,
-            procedure_code=row.procedure_code,
-            units=row.units,
-            billed=row.billed_cents,
-            contract_fee=row.contract_fee_cents,
-            protected=row.protected,
-            balance=row.balance_cents,
-        )
-
-    @strawberry.field(description="Every ledger entry on this line, oldest first.")
-    async def ledger_entries(self, info: Info) -> list[LedgerEntry]:
-        rows = await info.context.loaders.entries_by_line.load(self.pk)
-        return [LedgerEntry.from_row(r) for r in rows]
-
-
-@strawberry.type
-class Visit(Node):
-    pk: strawberry.Private[int]
-    payer_pk: strawberry.Private[int]
-    visit_number: int
-    claim_number: str
-    date_of_service: date
-    state: str
-    billed: Money
-    contract_fee: Money | None
-    balance: Money
-
-    @classmethod
-    def from_row(cls, row: models.Visit) -> Self:
-        return cls(
-            id=strawberry.ID(encode_id("Visit", row.id)),
-            pk=row.id,
-            payer_pk=row.payer_id,
-            visit_number=row.visit_number,
-            claim_number=row.claim_number,
-            date_of_service=row.date_of_service,
-            state=row.state,
-            billed=row.billed_cents,
-            contract_fee=row.contract_fee_cents,
-            balance=row.balance_cents,
-        )
-
-    @strawberry.field
-    async def payer(self, info: Info) -> Payer:
-        return Payer.from_row(await info.context.loaders.payer.load(self.payer_pk))
-
-    @strawberry.field
-    async def charge_lines(self, info: Info) -> list[ChargeLine]:
-        rows = await info.context.loaders.lines_by_visit.load(self.pk)
-        return [ChargeLine.from_row(r) for r in rows]
-
-
-@strawberry.type
-class Account(Node):
-    pk: strawberry.Private[int]
-    account_number: str
-    name: str
-    balance: Money
-    version: int = strawberry.field(description="Rises by one with every committed change.")
-
-    @classmethod
-    def from_row(cls, row: models.Account) -> Self:
-        return cls(
-            id=strawberry.ID(encode_id("Account", row.id)),
-            pk=row.id,
-            account_number=row.account_number,
-            name=row.name,
-            balance=row.balance_cents,
-            version=row.version,
-        )
-
-    @strawberry.field(description="Visits, newest first.")
-    async def visits(self, info: Info) -> list[Visit]:
-        rows = await info.context.loaders.visits_by_account.load(self.pk)
-        return [Visit.from_row(r) for r in rows]
 
 
 @strawberry.type
@@ -196,13 +171,3 @@ class Command(Node):
             created_at=row.created_at,
             finished_at=row.finished_at,
         )
-
-
-NODE_TYPES: dict[str, tuple[Any, Any]] = {
-    "Account": (models.Account, Account),
-    "Visit": (models.Visit, Visit),
-    "ChargeLine": (models.ChargeLine, ChargeLine),
-    "Payer": (models.Payer, Payer),
-    "LedgerEntry": (models.LedgerEntry, LedgerEntry),
-    "Command": (models.Command, Command),
-}

@@ -1,0 +1,18 @@
+"""Every type `node(id:)` can return, by the type name in its global id."""
+
+from typing import Any
+
+from api.audit import AuditRow
+from api.balances import Account, ChargeLine, Visit
+from api.types import Command, LedgerEntry, Payer
+from domain import models
+
+NODE_TYPES: dict[str, tuple[Any, Any]] = {
+    "Account": (models.Account, Account),
+    "Visit": (models.Visit, Visit),
+    "ChargeLine": (models.ChargeLine, ChargeLine),
+    "Payer": (models.Payer, Payer),
+    "LedgerEntry": (models.LedgerEntry, LedgerEntry),
+    "Command": (models.Command, Command),
+    "AuditRow": (models.AuditRow, AuditRow),
+}
