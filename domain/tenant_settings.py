@@ -192,7 +192,7 @@ def _adjustment_reasons(given: list[str], problems: list[Problem]) -> list[str]:
 def _category_problems(categories: list[CategorySpec]) -> list[Problem]:
     problems, seen = [], set()
     for index, spec in enumerate(categories):
-        field = f"categories.{index}"
+        field = f"adjustmentCategories.{index}"
         if not _SLUG.match(spec.code):
             problems.append(_bad_slug(f"{field}.code"))
         if spec.code in seen:
