@@ -48,6 +48,7 @@ ENTRY_KINDS = (
 TRANSACTION_TYPES = ("PY", "CW", "BD", "FC", "AD", "AC", "RF")
 VISIT_STATES = ("open", "submitted", "on_hold", "denied", "paid", "closed")
 COMMAND_STATUSES = ("PENDING", "APPLIED", "REJECTED")
+TRANSACTION_STATUSES = ("WORK_IN_PROGRESS", "POSTING", "POSTED", "VOIDING", "VOIDED")
 CARC_GROUPS = ("CO", "OA", "PI", "PR")
 WRITE_OFF_REASONS = (
     "small-balance",
@@ -109,6 +110,7 @@ class Tenant(Base):
         ARRAY(Text), server_default=text(_array(ADJUSTMENT_REASONS))
     )
     synthetic_carc_group: Mapped[str] = mapped_column(String(2), server_default="OA")
+    time_zone: Mapped[str] = mapped_column(String(64), server_default="UTC")
     settings: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'"))
     created_at: Mapped[datetime] = _created()
 
@@ -272,6 +274,11 @@ class LedgerEntry(Base):
         ),
         UniqueConstraint("reverses_entry_id"),
         Index("ix_ledger_entries_account_id_id", "account_id", "id"),
+        Index(
+            "ix_ledger_entries_transaction_id",
+            "transaction_id",
+            postgresql_where=text("transaction_id IS NOT NULL"),
+        ),
     )
     id: Mapped[int] = _id()
     tenant_id: Mapped[int] = mapped_column(BigInteger)
@@ -291,6 +298,7 @@ class LedgerEntry(Base):
     transaction_date: Mapped[date] = mapped_column(Date, server_default=func.current_date())
     actor: Mapped[str] = mapped_column(String(200))
     reverses_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+    transaction_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = _created()
 
 
@@ -321,4 +329,57 @@ class AuditRow(Base):
     balance_after_cents: Mapped[int | None] = mapped_column(BigInteger)
     paired_audit_id: Mapped[int | None] = mapped_column(BigInteger)
     details: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = _created()
+
+
+class Transaction(Base):
+    """A practice-management transaction (PY, CW, BD, FC, AD, AC, RF) and its lifecycle.
+
+    WORK_IN_PROGRESS until its applications sum to `amount_cents`; POSTING while the worker
+    applies it (all or none), then POSTED; VOIDING → VOIDED when every entry is reversed.
+    """
+
+    __tablename__ = "transactions"
+    __table_args__ = (
+        CheckConstraint(_in("type", TRANSACTION_TYPES), name="type"),
+        CheckConstraint(_in("status", TRANSACTION_STATUSES), name="status"),
+        CheckConstraint("amount_cents > 0", name="amount_positive"),
+        Index("ix_transactions_tenant_id_status_id", "tenant_id", "status", "id"),
+        Index("ix_transactions_tenant_id_transaction_date", "tenant_id", "transaction_date"),
+    )
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    payer_id: Mapped[int] = mapped_column(ForeignKey("payers.id"), index=True)
+    type: Mapped[str] = mapped_column(String(2))
+    transaction_code_id: Mapped[int] = mapped_column(ForeignKey("transaction_codes.id"))
+    transaction_date: Mapped[date] = mapped_column(Date)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(20), server_default="WORK_IN_PROGRESS")
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _created()
+    post_command_id: Mapped[int | None] = mapped_column(BigInteger)
+    posted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    void_command_id: Mapped[int | None] = mapped_column(BigInteger)
+    void_reason: Mapped[str | None] = mapped_column(String(500))
+    voided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error_code: Mapped[str | None] = mapped_column(String(64))
+    last_error_message: Mapped[str | None] = mapped_column(Text)
+
+
+class TransactionApplication(Base):
+    """Part of a transaction applied to one visit; a payment may carry a contractual write-off."""
+
+    __tablename__ = "transaction_applications"
+    __table_args__ = (
+        UniqueConstraint("transaction_id", "visit_id"),
+        CheckConstraint("amount_cents > 0", name="amount_positive"),
+        CheckConstraint("contractual_cents >= 0", name="contractual_not_negative"),
+    )
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("transactions.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    contractual_cents: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = _created()
