@@ -1,6 +1,7 @@
 """Submitting a manual adjustment: resolve the target, check the picklists, store, enqueue."""
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -8,7 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain import command_store
 from domain.adjustments import AdjustmentRequest, TargetKind, parse_adjustment
 from domain.command_store import Enqueue
+from domain.errors import InvalidMoney
 from domain.models import ChargeLine, Command
+from domain.money import parse_money
 from domain.policy import load_policy
 from domain.uow import UnitOfWork
 
@@ -34,7 +37,17 @@ async def submit_adjustment(
     note: str | None,
     enqueue: Enqueue,
 ) -> tuple[Command, AdjustmentRequest]:
-    """Store a PENDING adjustment; returns it with what it will do (reduce or inform, CARC)."""
+    """Store a PENDING adjustment; returns it with what it will do (reduce or inform, CARC).
+
+    A retry under the same key gets the stored command even when the tenant's picklist or
+    CARC policy changed since: the key is matched against what the client asked.
+    """
+    asked = _asked(target, category, reason, amount, note)
+    replay = await command_store.find_replay(
+        uow, tenant_id=tenant_id, idempotency_key=idempotency_key, kind="ADJUSTMENT", payload=asked
+    )
+    if replay is not None:
+        return replay, AdjustmentRequest.from_payload(replay.payload)
     policy = await load_policy(uow.session, tenant_id)
     resolved = None if target is None else await _resolve(uow.session, tenant_id, *target)
     request = parse_adjustment(
@@ -55,8 +68,30 @@ async def submit_adjustment(
         payload=request.to_payload(),
         account_ids=[resolved.account_id],
         enqueue=enqueue,
+        asked=asked,
     )
     return command, AdjustmentRequest.from_payload(command.payload)
+
+
+def _asked(
+    target: tuple[TargetKind, int] | None,
+    category: str,
+    reason: str,
+    amount: str,
+    note: str | None,
+) -> dict[str, Any]:
+    """The client's request, normalised (`50` and `50.00` are the same amount)."""
+    try:
+        cents: int | str = parse_money(amount)
+    except InvalidMoney:
+        cents = amount
+    return {
+        "target": None if target is None else list(target),
+        "category": category,
+        "reason": reason,
+        "amount": cents,
+        "note": (note or "").strip() or None,
+    }
 
 
 async def _resolve(

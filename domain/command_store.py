@@ -33,10 +33,12 @@ async def submit(
     idempotency_key: str,
     payload: dict[str, Any],
     account_ids: list[int],
+    asked: dict[str, Any] | None = None,
 ) -> tuple[Command, bool]:
     """Store a PENDING command, or return the one already stored under this key.
 
-    Returns `(command, created)`. A different payload under a used key is an error.
+    Returns `(command, created)`. A different request under a used key is an error. The
+    request is told by `asked` (what the client sent) when given, else by the payload.
     """
     key = idempotency_key.strip()
     if not key or len(key) > 200:
@@ -45,7 +47,7 @@ async def submit(
             "INVALID_IDEMPOTENCY_KEY",
             "Idempotency key must be 1 to 200 characters.",
         )
-    digest = fingerprint(kind, payload)
+    digest = fingerprint(kind, payload if asked is None else asked)
     inserted = await uow.session.scalar(
         insert(Command)
         .values(
@@ -99,6 +101,7 @@ async def submit_and_enqueue(
     payload: dict[str, Any],
     account_ids: list[int],
     enqueue: Enqueue,
+    asked: dict[str, Any] | None = None,
 ) -> Command:
     """`submit`, then enqueue a newly stored command once the transaction commits."""
     command, created = await submit(
@@ -109,6 +112,7 @@ async def submit_and_enqueue(
         idempotency_key=idempotency_key,
         payload=payload,
         account_ids=account_ids,
+        asked=asked,
     )
     if created:
         command_id = command.id
