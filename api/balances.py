@@ -26,6 +26,8 @@ from domain.availability import (
     missing_scope,
     visit_writeoff_blocked,
 )
+from domain.transaction_posting import contractual_applied
+from domain.transactions import contractual_default
 
 
 @strawberry.type
@@ -126,6 +128,15 @@ class Visit(Node):
     async def write_offs(self, info: Info) -> list[LedgerEntry]:
         rows = await info.context.loaders.entries_by_visit.load(self.pk)
         return [LedgerEntry.from_row(r) for r in rows if r.kind in WRITE_OFF_KINDS]
+
+    @strawberry.field(
+        description="Contractual write-off due: billed - contract fee - contractual write-offs "
+        "already applied; 0.00 when written off in full or there is no contract fee."
+    )
+    async def contractual_write_off_default(self, info: Info) -> Money:
+        async with info.context.services.session_factory() as session:
+            applied = await contractual_applied(session, self.pk)
+        return contractual_default(int(self.billed), self.contract_fee, applied)
 
     @strawberry.field(description="Net amount written off (write-offs less their reversals).")
     async def write_off_total(self, info: Info) -> Money:

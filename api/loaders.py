@@ -8,7 +8,16 @@ from sqlalchemy import func, select
 from strawberry.dataloader import DataLoader
 
 from domain.db import SessionFactory
-from domain.models import ChargeLine, LedgerEntry, Payer, Visit
+from domain.models import (
+    Account,
+    ChargeLine,
+    LedgerEntry,
+    Payer,
+    PayerDefaultCode,
+    TransactionApplication,
+    TransactionCode,
+    Visit,
+)
 from domain.policy import TenantPolicy, load_policy
 
 M = TypeVar("M")
@@ -35,12 +44,42 @@ class Loaders:
             self._children(LedgerEntry, LedgerEntry.visit_id, (LedgerEntry.id,))
         )
         self.payer = DataLoader(self._by_id(Payer))
+        self.account = DataLoader(self._by_id(Account))
+        self.code = DataLoader(self._by_id(TransactionCode))
+        self.applications_by_transaction = DataLoader(
+            self._children(
+                TransactionApplication,
+                TransactionApplication.transaction_id,
+                (TransactionApplication.id,),
+            )
+        )
+        self.entries_by_transaction = DataLoader(
+            self._children(LedgerEntry, LedgerEntry.transaction_id, (LedgerEntry.id,))
+        )
         self.visit = DataLoader(self._by_id(Visit))
         self.entry = DataLoader(self._by_id(LedgerEntry))
         self.reversal_of = DataLoader(self._reversals)
         self.totals_by_visit = DataLoader(self._totals(LedgerEntry.visit_id))
         self.totals_by_account = DataLoader(self._totals(LedgerEntry.account_id))
+        self.default_codes = DataLoader(self._default_codes)
         self._policy: TenantPolicy | None = None
+
+    async def _default_codes(self, keys: list[int]) -> list[list[Any]]:
+        """Each payer's (type, TransactionCode) defaults, in type order."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(PayerDefaultCode.payer_id, PayerDefaultCode.type, TransactionCode)
+                .join(TransactionCode, TransactionCode.id == PayerDefaultCode.transaction_code_id)
+                .where(
+                    PayerDefaultCode.payer_id.in_(keys),
+                    TransactionCode.tenant_id == self._tenant_id(),
+                )
+                .order_by(PayerDefaultCode.type)
+            )
+        grouped: dict[int, list[Any]] = defaultdict(list)
+        for payer_id, type_, code in rows:
+            grouped[payer_id].append((type_, code))
+        return [grouped[key] for key in keys]
 
     async def policy(self) -> TenantPolicy:
         """The caller's tenant policy, read once per request."""

@@ -8,7 +8,8 @@ from api.ids import decode_id
 from api.ledger_mutations import LedgerMutation
 from api.scalars import Money
 from api.settings import SettingsMutation
-from api.types import Command, UserError, denied, user_errors
+from api.transaction_api import TransactionMutation
+from api.types import Command, CommandPayload, denied, user_errors
 from domain import writeoff_service
 from domain.errors import DomainError
 from domain.uow import UnitOfWork
@@ -35,15 +36,7 @@ class WriteOffInput:
 
 
 @strawberry.type
-class CommandPayload:
-    """The stored command (PENDING until a worker applies it), or why nothing was stored."""
-
-    command: Command | None
-    user_errors: list[UserError]
-
-
-@strawberry.type
-class Mutation(LedgerMutation, SettingsMutation):
+class Mutation(LedgerMutation, SettingsMutation, TransactionMutation):
     @strawberry.mutation(description="Write off line balances (scope billing.payment.write).")
     async def write_off(self, info: Info, input: WriteOffInput) -> CommandPayload:
         try:

@@ -4,6 +4,7 @@ from typing import Any
 
 from api.audit import AuditRow
 from api.balances import Account, ChargeLine, Visit
+from api.transaction_types import Transaction, TransactionCode
 from api.types import Command, LedgerEntry, Payer
 from domain import models
 
@@ -15,4 +16,6 @@ NODE_TYPES: dict[str, tuple[Any, Any]] = {
     "LedgerEntry": (models.LedgerEntry, LedgerEntry),
     "Command": (models.Command, Command),
     "AuditRow": (models.AuditRow, AuditRow),
+    "Transaction": (models.Transaction, Transaction),
+    "TransactionCode": (models.TransactionCode, TransactionCode),
 }

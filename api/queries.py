@@ -10,6 +10,7 @@ from api.ids import decode_any, decode_id
 from api.nodes import NODE_TYPES
 from api.pagination import Connection, paginate
 from api.settings import SettingsQuery
+from api.transaction_api import TransactionQuery
 from api.types import Command, LedgerEntry, Node, Payer
 from domain import models
 
@@ -17,7 +18,7 @@ READ = "billing.read"
 
 
 @strawberry.type
-class Query(AuditQuery, SettingsQuery):
+class Query(AuditQuery, SettingsQuery, TransactionQuery):
     @strawberry.field(description="Any object by its global id; null if not found.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         tenant_id = info.context.require(READ).tenant_id

@@ -17,13 +17,11 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 
-from api.audit import AuditRow
-from api.balances import Account, ChargeLine, Visit
 from api.mutations import Mutation
+from api.nodes import NODE_TYPES
 from api.queries import Query
 from api.scalars import SCALARS
 from api.subscriptions import Subscription
-from api.types import Command, LedgerEntry, Payer
 from arledger.config import Settings, get_settings
 
 
@@ -55,7 +53,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
-        types=[Account, Visit, ChargeLine, LedgerEntry, Payer, Command, AuditRow],
+        types=list(dict.fromkeys(t for _, t in NODE_TYPES.values())),
         config=StrawberryConfig(scalar_map=SCALARS),
     )
 

@@ -65,7 +65,17 @@ def reduction(totals: dict[str, int], kinds: tuple[str, ...]) -> int:
 
 
 @strawberry.type
+class PayerDefaultCode:
+    """The code a new transaction of `type` gets for this payer unless one is entered."""
+
+    type: str
+    code: str
+    description: str
+
+
+@strawberry.type
 class Payer(Node):
+    pk: strawberry.Private[int]
     code: str
     name: str
     address_line1: str
@@ -75,11 +85,17 @@ class Payer(Node):
     def from_row(cls, row: models.Payer) -> Self:
         return cls(
             id=strawberry.ID(encode_id("Payer", row.id)),
+            pk=row.id,
             code=row.code,
             name=row.name,
             address_line1=row.address_line1,
             zip=row.zip,
         )
+
+    @strawberry.field(description="Payer configuration: default transaction code per type.")
+    async def default_codes(self, info: Info) -> list[PayerDefaultCode]:
+        rows = await info.context.loaders.default_codes.load(self.pk)
+        return [PayerDefaultCode(type=t, code=c.code, description=c.description) for t, c in rows]
 
 
 @strawberry.type
@@ -171,3 +187,11 @@ class Command(Node):
             created_at=row.created_at,
             finished_at=row.finished_at,
         )
+
+
+@strawberry.type
+class CommandPayload:
+    """The stored command (PENDING until a worker applies it), or why nothing was stored."""
+
+    command: Command | None
+    user_errors: list[UserError]

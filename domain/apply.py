@@ -5,10 +5,12 @@ the outcome is exactly that of one-at-a-time application in id order; a rejected
 writes nothing but its status and an audit row, and does not disturb its neighbours.
 """
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.adjustments import AdjustmentRequest, decide_adjustment
 from domain.bulk import AUDIT_COLUMNS, insert_rows, update_rows
@@ -24,8 +26,12 @@ from domain.locks import (
 from domain.models import Command
 from domain.policy import TenantPolicy, load_policy
 from domain.reversals import ReversalRequest, decide_reversal
+from domain.transaction_status import settle_posting, settle_void
+from domain.transactions import PostingRequest, VoidRequest, decide_posting, decide_void
 from domain.uow import UnitOfWork
 from domain.writeoffs import WriteOffRequest, decide_writeoff
+
+Settle = Callable[[AsyncSession, Command, str, str | None, str | None], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,10 @@ class Handler:
     line_ids: Callable[[dict[str, Any]], list[int]]
     decide: Callable[[TenantPolicy, LockedBalances, dict[str, Any]], list[Posting]]
     entry_ids: Callable[[dict[str, Any]], list[int]] = lambda payload: []
+    settle: (
+        Callable[[AsyncSession, Command, str, str | None, str | None], Awaitable[None]] | None
+    ) = None
+    """Called with each outcome, in the same transaction (e.g. a transaction's status)."""
 
 
 HANDLERS: dict[str, Handler] = {
@@ -49,6 +59,21 @@ HANDLERS: dict[str, Handler] = {
         decide=lambda policy, locked, payload: decide_adjustment(
             policy, locked, AdjustmentRequest.from_payload(payload)
         ),
+    ),
+    "POST_TRANSACTION": Handler(
+        line_ids=lambda payload: PostingRequest.from_payload(payload).line_ids,
+        decide=lambda policy, locked, payload: decide_posting(
+            policy, locked, PostingRequest.from_payload(payload)
+        ),
+        settle=settle_posting,
+    ),
+    "VOID_TRANSACTION": Handler(
+        line_ids=lambda payload: list(VoidRequest.from_payload(payload).line_ids),
+        decide=lambda policy, locked, payload: decide_void(
+            policy, locked, VoidRequest.from_payload(payload)
+        ),
+        entry_ids=lambda payload: list(VoidRequest.from_payload(payload).entry_ids),
+        settle=settle_void,
     ),
     "REVERSAL": Handler(
         line_ids=lambda payload: [ReversalRequest.from_payload(payload).line_id],
@@ -132,6 +157,9 @@ async def _finish(uow: UnitOfWork, outcomes: list[Outcome]) -> None:
         ],
         extra="finished_at = now()",
     )
+    for o in outcomes:
+        if settle := HANDLERS[o.command.kind].settle:
+            await settle(uow.session, o.command, o.status, o.code, o.message)
     rejected = [o for o in outcomes if o.status == "REJECTED"]
     if rejected:
         await insert_rows(

@@ -24,6 +24,7 @@ ENTRY_COLUMNS = {
     "transaction_date": "DATE",
     "actor": "TEXT",
     "reverses_entry_id": "BIGINT",
+    "transaction_id": "BIGINT",
 }
 AUDIT_COLUMNS = {
     "tenant_id": "BIGINT",

@@ -36,6 +36,7 @@ class Posting:
     transaction_date: date | None = None
     reverses_entry_id: int | None = None
     memo_amount_cents: int | None = None
+    transaction_id: int | None = None
     paired_action: str | None = None
     """For a reversal: the action of the audit row written for the original, paired with it."""
 
@@ -169,6 +170,7 @@ class LedgerBatch:
             "actor": actor,
             "transaction_date": p.transaction_date or date.today(),
             "reverses_entry_id": p.reverses_entry_id,
+            "transaction_id": p.transaction_id,
         }
 
     def _audit(

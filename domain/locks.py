@@ -15,7 +15,15 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from domain.models import Account, ChargeLine, Command, LedgerEntry, Tenant, Visit
+from domain.models import (
+    Account,
+    ChargeLine,
+    Command,
+    LedgerEntry,
+    Tenant,
+    Transaction,
+    Visit,
+)
 
 
 @dataclass
@@ -68,6 +76,7 @@ class LockedEntry:
     transaction_code_id: int | None
     reverses_entry_id: int | None
     reversed_by: int | None
+    transaction_id: int | None = None
 
 
 @dataclass
@@ -180,6 +189,7 @@ async def read_entries_under_lock(
             LedgerEntry.transaction_code_id,
             LedgerEntry.reverses_entry_id,
             reversal.id,
+            LedgerEntry.transaction_id,
         )
         .outerjoin(reversal, reversal.reverses_entry_id == LedgerEntry.id)
         .where(
@@ -195,3 +205,20 @@ async def read_entries_under_lock(
 async def lock_tenant(session: AsyncSession, tenant_id: int) -> None:
     """Lock the tenant row, serialising settings changes (balance paths never take it)."""
     await session.execute(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update())
+
+
+async def lock_transaction(
+    session: AsyncSession, tenant_id: int, transaction_id: int | None
+) -> Any:
+    """Lock a transaction row of `tenant_id` (its status guards editing and posting), or None.
+
+    Taken before any balance row; the worker never takes it (the status set here keeps a
+    transaction's posting and voiding to one command at a time).
+    """
+    if transaction_id is None:
+        return None
+    return await session.scalar(
+        select(Transaction)
+        .where(Transaction.id == transaction_id, Transaction.tenant_id == tenant_id)
+        .with_for_update()
+    )

@@ -80,7 +80,10 @@ async def _refuse_if_not_reversible(uow: UnitOfWork, entry: LedgerEntry) -> None
     reversed_by = await uow.session.scalar(
         select(LedgerEntry.id).where(LedgerEntry.reverses_entry_id == entry.id)
     )
-    if refusal := reversal_refusal(entry.kind, entry.reverses_entry_id, reversed_by):
+    refusal = reversal_refusal(
+        entry.kind, entry.reverses_entry_id, reversed_by, entry.transaction_id
+    )
+    if refusal:
         raise refusal
 
 

@@ -17,6 +17,9 @@ SCOPE_TO_REVERSE = {
     "WRITEOFF": "billing.payment.write",
     "PAYMENT": "billing.payment.write",
     "ADJUSTMENT": "billing.adjustment.write",
+    "FINANCE_CHARGE": "billing.payment.write",
+    "ADDITIONAL_CHARGE": "billing.payment.write",
+    "REFUND": "billing.payment.write",
 }
 """Entry kinds a reversal may negate, and the scope each needs. Charges are never reversed."""
 MAX_REASON = 500
@@ -49,9 +52,18 @@ def parse_reason(reason: str) -> str:
 
 
 def reversal_refusal(
-    kind: str, reverses_entry_id: int | None, reversed_by: int | None
+    kind: str,
+    reverses_entry_id: int | None,
+    reversed_by: int | None,
+    transaction_id: int | None = None,
 ) -> DomainError | None:
     """Why this entry cannot be reversed, or None. Shared by submission and the worker."""
+    if transaction_id is not None and reverses_entry_id is None:
+        return DomainError.of(
+            "entryId",
+            "ENTRY_IN_TRANSACTION",
+            "This entry was posted by a transaction; void the transaction instead.",
+        )
     if reverses_entry_id is not None:
         return DomainError.of(
             "entryId",
@@ -74,12 +86,16 @@ def decide_reversal(
     entry = locked.entries.get(request.entry_id)
     if entry is None:
         raise DomainError.of("entryId", "ENTRY_NOT_FOUND", "No such ledger entry.")
-    if refusal := reversal_refusal(entry.kind, entry.reverses_entry_id, entry.reversed_by):
+    refusal = reversal_refusal(
+        entry.kind, entry.reverses_entry_id, entry.reversed_by, entry.transaction_id
+    )
+    if refusal:
         raise refusal
-    return [_negation(entry, request.reason)]
+    return [negation(entry, request.reason)]
 
 
-def _negation(entry: LockedEntry, reason: str) -> Posting:
+def negation(entry: LockedEntry, reason: str, transaction_id: int | None = None) -> Posting:
+    """The posting that exactly negates `entry`, with its audit row paired to the original's."""
     memo = None if entry.memo_amount_cents is None else -entry.memo_amount_cents
     return Posting(
         line_id=entry.line_id,
@@ -94,4 +110,5 @@ def _negation(entry: LockedEntry, reason: str) -> Posting:
         transaction_code_id=entry.transaction_code_id,
         reverses_entry_id=entry.id,
         paired_action=f"{entry.kind}_REVERSED",
+        transaction_id=transaction_id,
     )
