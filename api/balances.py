@@ -9,13 +9,10 @@ from api.context import Info
 from api.ids import encode_id
 from api.scalars import Money
 from api.types import (
-    ADJUSTMENT_KINDS,
-    WRITE_OFF_KINDS,
     BlockedReason,
     LedgerEntry,
     Node,
     Payer,
-    reduction,
 )
 from domain import models
 from domain.availability import (
@@ -26,6 +23,7 @@ from domain.availability import (
     missing_scope,
     visit_writeoff_blocked,
 )
+from domain.reporting import ADJUSTMENT_KINDS, WRITE_OFF_KINDS, reduction
 from domain.transaction_posting import contractual_applied
 from domain.transactions import contractual_default
 

@@ -55,15 +55,6 @@ class BlockedReason:
         return None if blocked is None else cls(code=blocked.code, message=blocked.message)
 
 
-WRITE_OFF_KINDS = ("WRITEOFF", "BAD_DEBT")
-ADJUSTMENT_KINDS = ("ADJUSTMENT", "CONTRACTUAL")
-
-
-def reduction(totals: dict[str, int], kinds: tuple[str, ...]) -> int:
-    """How much entries of `kinds` reduced a balance, net of their reversals (positive)."""
-    return -sum(totals.get(kind, 0) for kind in kinds)
-
-
 @strawberry.type
 class PayerDefaultCode:
     """The code a new transaction of `type` gets for this payer unless one is entered."""
