@@ -135,9 +135,7 @@ def decide_adjustment(
     balance. An informational adjustment is one memo entry (on the target line, or the visit's
     first line).
     """
-    lines = sorted(
-        (locked.lines[i] for i in request.line_ids if i in locked.lines), key=lambda x: x.id
-    )
+    lines = [locked.lines[i] for i in request.line_ids if i in locked.lines]  # line order
     if not lines:
         raise DomainError.of("target", "TARGET_NOT_FOUND", "No such visit or charge line.")
     if not request.reduces_balance:

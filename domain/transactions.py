@@ -109,7 +109,7 @@ def decide_posting(
     working = {i: line.balance_cents for i, line in locked.lines.items()}
     postings: list[Posting] = []
     for index, app in enumerate(request.applications):
-        lines = sorted((locked.lines[i] for i in app.line_ids if i in locked.lines), key=_id)
+        lines = [locked.lines[i] for i in app.line_ids if i in locked.lines]  # line order
         if not lines:
             raise DomainError.of(f"applications.{index}", "VISIT_NOT_FOUND", "No such visit.")
         parts: list[tuple[Effect, int, int | None, str]] = [
@@ -125,10 +125,6 @@ def decide_posting(
                 for line_id, signed in shares
             ]
     return postings
-
-
-def _id(line: LockedLine) -> int:
-    return line.id
 
 
 def _allocate(
