@@ -54,6 +54,7 @@ class TenantSettings:
         description="CARC group written for categories that name none (commonly OA)."
     )
     adjustment_categories: list[AdjustmentCategory]
+    time_zone: str = strawberry.field(description="Decides 'today' for transaction dates.")
 
     @classmethod
     def of(cls, policy: TenantPolicy) -> Self:
@@ -65,6 +66,7 @@ class TenantSettings:
             adjustment_reasons=list(policy.adjustment_reasons),
             synthetic_carc_group=policy.synthetic_carc_group,
             adjustment_categories=[AdjustmentCategory.of(c) for c in policy.categories],
+            time_zone=policy.time_zone,
         )
 
     @strawberry.field(description="Audited changes to these settings, oldest first.")
@@ -98,6 +100,7 @@ class TenantSettingsInput:
     adjustment_reasons: list[str] | None = None
     synthetic_carc_group: str | None = None
     adjustment_categories: list[AdjustmentCategoryInput] | None = None
+    time_zone: str | None = None
 
     def to_change(self) -> SettingsChange:
         categories = self.adjustment_categories
@@ -107,6 +110,7 @@ class TenantSettingsInput:
             blocking_visit_states=self.blocking_visit_states,
             adjustment_reasons=self.adjustment_reasons,
             synthetic_carc_group=self.synthetic_carc_group,
+            time_zone=self.time_zone,
             categories=None
             if categories is None
             else [

@@ -35,6 +35,7 @@ class TenantPolicy:
     adjustment_reasons: tuple[str, ...] = ()
     synthetic_carc_group: str = "OA"
     categories: tuple[Category, ...] = ()
+    time_zone: str = "UTC"
 
     def category(self, code: str) -> Category | None:
         """The active category `code`, or None."""
@@ -55,6 +56,7 @@ async def load_policy(session: AsyncSession, tenant_id: int) -> TenantPolicy:
                 Tenant.writeoff_reasons,
                 Tenant.adjustment_reasons,
                 Tenant.synthetic_carc_group,
+                Tenant.time_zone,
             ).where(Tenant.id == tenant_id)
         )
     ).one()
@@ -76,4 +78,5 @@ async def load_policy(session: AsyncSession, tenant_id: int) -> TenantPolicy:
         tuple(tenant.adjustment_reasons),
         group,
         categories,
+        tenant.time_zone,
     )

@@ -7,6 +7,7 @@ Changes are made under the tenant row's lock and leave one audit row with what c
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
+from zoneinfo import available_timezones
 
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
@@ -60,6 +61,7 @@ class SettingsChange:
     adjustment_reasons: list[str] | None = None
     synthetic_carc_group: str | None = None
     categories: list[CategorySpec] | None = None
+    time_zone: str | None = None
 
 
 async def add_default_categories(session: AsyncSession, tenant_id: int) -> None:
@@ -79,6 +81,7 @@ def snapshot(policy: TenantPolicy) -> dict[str, Any]:
         "adjustmentReasons": list(policy.adjustment_reasons),
         "syntheticCarcGroup": policy.synthetic_carc_group,
         "categories": [asdict(c) for c in policy.categories],
+        "timeZone": policy.time_zone,
     }
 
 
@@ -146,6 +149,12 @@ def _validated(change: SettingsChange) -> dict[str, Any]:
         if change.synthetic_carc_group not in CARC_GROUPS:
             problems.append(_bad_group("syntheticCarcGroup"))
         values["synthetic_carc_group"] = change.synthetic_carc_group
+    if change.time_zone is not None:
+        if change.time_zone not in available_timezones():
+            problems.append(
+                Problem("timeZone", "UNKNOWN_TIME_ZONE", "Use an IANA zone, e.g. America/Chicago.")
+            )
+        values["time_zone"] = change.time_zone
     problems += _category_problems(change.categories or [])
     if problems:
         raise DomainError(*problems)
