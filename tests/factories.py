@@ -97,8 +97,16 @@ async def make_world(
 
 
 async def ledger_drift(sessions: SessionFactory, tenant_id: int) -> list[str]:
-    """Every way the projection disagrees with the ledger for this tenant (empty when none)."""
+    """Every way the projection disagrees with the ledger for this tenant (empty when none).
+
+    A line below zero is drift too, unless a payment put it there (a credit balance).
+    """
     async with sessions() as session:
+        paid = (
+            select(LedgerEntry.id)
+            .where(LedgerEntry.line_id == ChargeLine.id, LedgerEntry.kind == "PAYMENT")
+            .exists()
+        )
         lines = await session.execute(
             select(
                 ChargeLine.id,
@@ -106,9 +114,12 @@ async def ledger_drift(sessions: SessionFactory, tenant_id: int) -> list[str]:
                 select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0))
                 .where(LedgerEntry.line_id == ChargeLine.id)
                 .scalar_subquery(),
+                paid,
             ).where(ChargeLine.tenant_id == tenant_id)
         )
-        problems = [f"line {i}: {b} != {s}" for i, b, s in lines if b != s or b < 0]
+        problems = [
+            f"line {i}: {b} != {s}" for i, b, s, credit in lines if b != s or (b < 0 and not credit)
+        ]
         accounts = await session.execute(
             select(
                 Account.id,
