@@ -2,7 +2,8 @@
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.models import AdjustmentCategory, Tenant
@@ -47,7 +48,25 @@ class TenantPolicy:
 
 
 async def load_policy(session: AsyncSession, tenant_id: int) -> TenantPolicy:
-    """Read the tenant's policy (settings change rarely; read without locking)."""
+    """Read the tenant's policy in one round trip (settings change rarely; read without lock)."""
+    c = AdjustmentCategory
+    categories = (
+        select(
+            func.coalesce(
+                func.jsonb_agg(
+                    aggregate_order_by(
+                        func.jsonb_build_array(
+                            c.code, c.name, c.reduces_balance, c.carc_group, c.carc_reason, c.active
+                        ),
+                        c.id,
+                    )
+                ),
+                text("'[]'::jsonb"),
+            )
+        )
+        .where(c.tenant_id == Tenant.id)
+        .scalar_subquery()
+    )
     tenant = (
         await session.execute(
             select(
@@ -57,19 +76,11 @@ async def load_policy(session: AsyncSession, tenant_id: int) -> TenantPolicy:
                 Tenant.adjustment_reasons,
                 Tenant.synthetic_carc_group,
                 Tenant.time_zone,
+                categories,
             ).where(Tenant.id == tenant_id)
         )
     ).one()
-    rows = await session.scalars(
-        select(AdjustmentCategory)
-        .where(AdjustmentCategory.tenant_id == tenant_id)
-        .order_by(AdjustmentCategory.id)
-    )
     group = tenant.synthetic_carc_group
-    categories = tuple(
-        Category(r.code, r.name, r.reduces_balance, r.carc_group or group, r.carc_reason, r.active)
-        for r in rows
-    )
     return TenantPolicy(
         tenant_id,
         tenant.small_balance_threshold_cents,
@@ -77,6 +88,9 @@ async def load_policy(session: AsyncSession, tenant_id: int) -> TenantPolicy:
         tuple(tenant.writeoff_reasons),
         tuple(tenant.adjustment_reasons),
         group,
-        categories,
+        tuple(
+            Category(code, name, reduces, carc_group or group, reason, active)
+            for code, name, reduces, carc_group, reason, active in tenant[6]
+        ),
         tenant.time_zone,
     )
