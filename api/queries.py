@@ -10,7 +10,7 @@ from api.ids import decode_any, decode_id
 from api.nodes import NODE_TYPES
 from api.pagination import Connection, paginate
 from api.settings import SettingsQuery
-from api.transaction_api import TransactionQuery
+from api.transaction_queries import TransactionQuery
 from api.types import Command, LedgerEntry, Node, Payer
 from domain import models
 
