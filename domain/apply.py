@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.adjustments import AdjustmentRequest, decide_adjustment
-from domain.bulk import AUDIT_COLUMNS, insert_rows, update_rows
 from domain.errors import DomainError
 from domain.events import CommandFinished
 from domain.ledger import LedgerBatch, Posting
@@ -26,6 +25,7 @@ from domain.locks import (
 from domain.models import Command
 from domain.policy import TenantPolicy, load_policy
 from domain.reversals import ReversalRequest, decide_reversal
+from domain.sql_rows import AUDIT_COLUMNS, insert_rows, update_rows
 from domain.transaction_status import settle_posting, settle_void
 from domain.transactions import PostingRequest, VoidRequest, decide_posting, decide_void
 from domain.uow import UnitOfWork

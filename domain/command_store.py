@@ -40,13 +40,7 @@ async def submit(
     Returns `(command, created)`. A different request under a used key is an error. The
     request is told by `asked` (what the client sent) when given, else by the payload.
     """
-    key = idempotency_key.strip()
-    if not key or len(key) > 200:
-        raise DomainError.of(
-            "idempotencyKey",
-            "INVALID_IDEMPOTENCY_KEY",
-            "Idempotency key must be 1 to 200 characters.",
-        )
+    key = clean_key(idempotency_key)
     digest = fingerprint(kind, payload if asked is None else asked)
     inserted = await uow.session.scalar(
         insert(Command)
@@ -69,7 +63,7 @@ async def submit(
     )
     assert command is not None
     if command.fingerprint != digest:
-        raise _key_reused()
+        raise key_reused()
     return command, False
 
 
@@ -87,7 +81,7 @@ async def find_replay(
         )
     )
     if command is not None and command.fingerprint != fingerprint(kind, payload):
-        raise _key_reused()
+        raise key_reused()
     return command
 
 
@@ -120,7 +114,19 @@ async def submit_and_enqueue(
     return command
 
 
-def _key_reused() -> DomainError:
+def clean_key(idempotency_key: str) -> str:
+    """The key trimmed; refused unless 1 to 200 characters."""
+    key = idempotency_key.strip()
+    if not key or len(key) > 200:
+        raise DomainError.of(
+            "idempotencyKey",
+            "INVALID_IDEMPOTENCY_KEY",
+            "Idempotency key must be 1 to 200 characters.",
+        )
+    return key
+
+
+def key_reused() -> DomainError:
     return DomainError.of(
         "idempotencyKey",
         "IDEMPOTENCY_KEY_REUSED",
@@ -128,14 +134,16 @@ def _key_reused() -> DomainError:
     )
 
 
-async def stale_pending(uow: UnitOfWork, older_than: timedelta, limit: int = 500) -> list[int]:
-    """PENDING commands not (re-)enqueued for `older_than`; marks them enqueued now."""
+async def stale_pending(
+    uow: UnitOfWork, older_than: timedelta, limit: int = 500
+) -> list[tuple[int, str]]:
+    """PENDING commands not (re-)enqueued for `older_than`, as (id, kind); marks them enqueued."""
     cutoff = datetime.now().astimezone() - older_than
     stale = stale_pending_commands(cutoff, limit)
-    ids = await uow.session.scalars(
+    rows = await uow.session.execute(
         update(Command)
         .where(Command.id.in_(stale.scalar_subquery()))
         .values(enqueued_at=func.now())
-        .returning(Command.id)
+        .returning(Command.id, Command.kind)
     )
-    return sorted(ids.all())
+    return sorted(rows.tuples().all())

@@ -58,7 +58,25 @@ class CommandFinished:
         return f"{self.tenant_id}:command:{self.command_id}"
 
 
-Event = AccountChanged | CommandFinished
+@dataclass(frozen=True)
+class BulkJobProgress:
+    """A bulk job moved: a chunk finished, or the job was planned, cancelled or failed."""
+
+    tenant_id: int
+    job_id: int
+    status: str
+    total: int | None
+    applied: int
+    skipped: int
+    cancelled: int
+    finished: bool
+
+    @property
+    def channel(self) -> str:
+        return f"{self.tenant_id}:bulkjob:{self.job_id}"
+
+
+Event = AccountChanged | CommandFinished | BulkJobProgress
 
 
 def to_message(event: Event) -> dict[str, Any]:
@@ -74,4 +92,6 @@ def from_message(message: dict[str, Any]) -> Event:
         data["lines"] = [LineBalance(**line) for line in data["lines"]]
         data["entries"] = [EntryPosted(**entry) for entry in data.get("entries", [])]
         return AccountChanged(**data)
+    if kind == "BulkJobProgress":
+        return BulkJobProgress(**data)
     return CommandFinished(**data)

@@ -13,10 +13,16 @@ from typing import Any
 from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.bulk import AUDIT_COLUMNS, ENTRY_COLUMNS, PAIRED_AUDIT_COLUMNS, insert_rows, next_ids
 from domain.events import AccountChanged, EntryPosted, LineBalance
 from domain.locks import LockedBalances
 from domain.models import Account, ChargeLine, Visit
+from domain.sql_rows import (
+    AUDIT_COLUMNS,
+    ENTRY_COLUMNS,
+    PAIRED_AUDIT_COLUMNS,
+    insert_rows,
+    next_ids,
+)
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,11 @@ class LedgerBatch:
             seen = dict.fromkeys(self._entries[i]["line_id"] for i in change.entry_indexes)
             change.lines = [self._line_balance(line_id) for line_id in seen]
             self._changes.append(change)
+
+    @property
+    def entry_ids(self) -> list[int]:
+        """The ids `flush` gave the entries, in the order their postings were added."""
+        return [entry["id"] for entry in self._entries]
 
     async def flush(self, session: AsyncSession) -> list[AccountChanged]:
         """Write everything added; returns one event per (command, account), in order."""

@@ -1,9 +1,11 @@
 """Every row lock arledger takes, in one place.
 
 Order, always: the command rows (SKIP LOCKED, so never a wait), then per tenant in tenant order
-accounts, visits and charge lines, each in primary-key order. A settings change locks only its
-tenant row, which no balance path takes. Every balance read that feeds a
-decision is made here, under the lock.
+accounts, visits and charge lines, each in primary-key order; after them only transaction rows
+(a posting's or void's status) and, last of all, a bulk job's row (its counters). A settings
+change locks only its tenant row, which no balance path takes; the API locks a transaction or a
+bulk job row on its own, never with balance rows. Every balance read that feeds a decision is
+made here, under the lock.
 """
 
 from collections.abc import Iterable
@@ -11,10 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, and_, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from domain.bulk_models import BulkJob
 from domain.models import (
     Account,
     ChargeLine,
@@ -89,17 +92,23 @@ class LockedBalances:
     entries: dict[int, LockedEntry] = field(default_factory=dict)
 
 
+BULK_COMMAND_KINDS = ("BULK_PLAN", "BULK_CHUNK")
+
+
 async def claim_pending_commands(
-    session: AsyncSession, *, limit: int, ids: list[int] | None = None
+    session: AsyncSession, *, limit: int, ids: list[int] | None = None, bulk: bool = False
 ) -> list[Command]:
     """Lock up to `limit` PENDING commands, oldest first, skipping any another worker holds.
 
     Final commands and commands being applied elsewhere are never returned: this is what makes
-    a redelivered task a no-op.
+    a redelivered task a no-op. A bulk job's planning and chunks are claimed only when `bulk`
+    (each by its own task), never by the batched drain.
     """
     query = select(Command).where(Command.status == "PENDING")
     if ids is not None:
         query = query.where(Command.id.in_(ids))
+    kind_is_bulk = Command.kind.in_(BULK_COMMAND_KINDS)
+    query = query.where(kind_is_bulk if bulk else ~kind_is_bulk)
     result = await session.scalars(
         query.order_by(Command.id).limit(limit).with_for_update(skip_locked=True)
     )
@@ -222,3 +231,68 @@ async def lock_transaction(
         .where(Transaction.id == transaction_id, Transaction.tenant_id == tenant_id)
         .with_for_update()
     )
+
+
+async def lock_bulk_job(session: AsyncSession, tenant_id: int, job_id: int | None) -> Any:
+    """Lock a bulk job row of `tenant_id` (planning, cancelling, reversing), or None.
+
+    Never taken while balance rows are held, except by `advance_bulk_job`, which is always the
+    last lock of a chunk's transaction; nothing that holds a job row then locks balance rows.
+    """
+    if job_id is None:
+        return None
+    return await session.scalar(
+        select(BulkJob)
+        .where(BulkJob.id == job_id, BulkJob.tenant_id == tenant_id)
+        .with_for_update()
+    )
+
+
+async def advance_bulk_job(
+    session: AsyncSession, job_id: int, applied: int, skipped: int, cancelled: int, cents: int
+) -> Any:
+    """Add a finished chunk's counts to its job (row-locked until commit); returns the job.
+
+    The chunk that finishes last closes the job: RUNNING becomes DONE and `finished_at` is set
+    (a cancelled or failed job keeps its status).
+    """
+    last = BulkJob.done_chunks + 1 >= BulkJob.total_chunks
+    return await session.scalar(
+        update(BulkJob)
+        .where(BulkJob.id == job_id)
+        .values(
+            applied_items=BulkJob.applied_items + applied,
+            skipped_items=BulkJob.skipped_items + skipped,
+            cancelled_items=BulkJob.cancelled_items + cancelled,
+            applied_cents=BulkJob.applied_cents + cents,
+            done_chunks=BulkJob.done_chunks + 1,
+            status=case((and_(last, BulkJob.status == "RUNNING"), "DONE"), else_=BulkJob.status),
+            finished_at=case((last, func.now()), else_=BulkJob.finished_at),
+        )
+        .returning(BulkJob)
+    )
+
+
+async def void_posted_transactions(
+    session: AsyncSession, tenant_id: int, transaction_ids: list[int], command_id: int, reason: str
+) -> set[int]:
+    """Move the POSTED ones of these transactions to VOIDED (row-locked); returns their ids.
+
+    Taken after the balance rows, like a void command's status change; a transaction that is
+    already VOIDING or VOIDED is left alone, so a bulk and a single void never both reverse it.
+    """
+    if not transaction_ids:
+        return set()
+    result = await session.scalars(
+        update(Transaction)
+        .where(
+            Transaction.id.in_(sorted(transaction_ids)),
+            Transaction.tenant_id == tenant_id,
+            Transaction.status == "POSTED",
+        )
+        .values(
+            status="VOIDED", voided_at=func.now(), void_reason=reason, void_command_id=command_id
+        )
+        .returning(Transaction.id)
+    )
+    return set(result.all())

@@ -242,7 +242,8 @@ class Command(Base):
     )
     id: Mapped[int] = _id()
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
-    idempotency_key: Mapped[str] = mapped_column(String(200))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    """The client's key; NULL for the internal commands of a bulk job (planning, chunks)."""
     kind: Mapped[str] = mapped_column(String(32))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     fingerprint: Mapped[str] = mapped_column(String(64))

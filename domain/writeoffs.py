@@ -72,13 +72,13 @@ def parse_writeoff(
         if line_id is not None and cents is not None:
             parsed.append(WriteOffLine(line_id, cents))
     note = (note or "").strip() or None
-    problems.extend(_reason_problems(reason, note))
+    problems.extend(reason_problems(reason, note))
     if problems:
         raise DomainError(*problems)
     return WriteOffRequest(tuple(parsed), reason, note)
 
 
-def _reason_problems(reason: str, note: str | None) -> list[Problem]:
+def reason_problems(reason: str, note: str | None) -> list[Problem]:
     if reason not in WRITE_OFF_REASONS:
         return [
             Problem(

@@ -221,7 +221,7 @@ async def test_stale_pending_returns_old_pending_commands_and_bumps_them(
         stale = await command_store.stale_pending(uow, timedelta(minutes=30))
         await uow.commit()
     # then only the old PENDING one is returned, and it is marked enqueued now
-    assert stale == [old]
+    assert stale == [(old, "WRITEOFF")]
     async with rollback_sessions() as session:
         now = await session.scalar(select(func.now()))
         enqueued = {

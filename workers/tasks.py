@@ -5,10 +5,13 @@ import time
 from datetime import timedelta
 
 import structlog
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from arledger.config import get_settings
 from domain import apply as applying
 from domain import command_store
+from domain.bulk_apply import apply_bulk_command, fail_command
+from domain.locks import BULK_COMMAND_KINDS
 from workers.app import app
 from workers.runtime import run, runtime
 
@@ -49,19 +52,58 @@ def apply_command(command_id: int) -> int:
     return applied
 
 
-async def _sweep(older_than: timedelta) -> list[int]:
+async def _enqueue_bulk(command_ids: list[int]) -> None:
+    for command_id in command_ids:
+        apply_bulk.delay(command_id)
+
+
+def _transient(error: Exception) -> bool:
+    """A lost connection or a database restart: leave the command PENDING for the sweeper."""
+    if isinstance(error, OSError | TimeoutError | OperationalError | InterfaceError):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+async def _apply_bulk(command_id: int) -> str | None:
+    try:
+        async with runtime().uow() as uow:
+            kind = await apply_bulk_command(
+                uow, command_id, get_settings().bulk_chunk_size, _enqueue_bulk
+            )
+            await uow.commit()
+        return kind
+    except Exception as error:
+        if _transient(error):
+            raise
+        log.exception("bulk_command_failed", command_id=command_id)
+        async with runtime().uow() as uow:
+            await fail_command(uow, command_id, f"{type(error).__name__}: {error}")
+            await uow.commit()
+        return None
+
+
+@app.task(name="arledger.apply_bulk", acks_late=True)
+def apply_bulk(command_id: int) -> str | None:
+    """Plan a bulk job or apply one of its chunks; a no-op once that command is final."""
+    kind = run(_apply_bulk(command_id))
+    if kind:
+        log.debug("bulk_command_applied", command_id=command_id, kind=kind)
+    return kind
+
+
+async def _sweep(older_than: timedelta) -> list[tuple[int, str]]:
     async with runtime().uow() as uow:
-        ids = await command_store.stale_pending(uow, older_than)
+        stale = await command_store.stale_pending(uow, older_than)
         await uow.commit()
-    return ids
+    return stale
 
 
 @app.task(name="arledger.sweep_pending", acks_late=True)
 def sweep_pending() -> int:
-    """Re-enqueue PENDING commands whose message may have been lost."""
-    ids = run(_sweep(timedelta(seconds=get_settings().sweep_after_seconds)))
-    for command_id in ids:
-        apply_command.delay(command_id)
-    if ids:
-        log.info("swept_pending", count=len(ids))
-    return len(ids)
+    """Re-enqueue PENDING commands (and bulk chunks) whose message may have been lost."""
+    stale = run(_sweep(timedelta(seconds=get_settings().sweep_after_seconds)))
+    for command_id, kind in stale:
+        (apply_bulk if kind in BULK_COMMAND_KINDS else apply_command).delay(command_id)
+    if stale:
+        log.info("swept_pending", count=len(stale))
+    return len(stale)
