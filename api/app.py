@@ -23,6 +23,7 @@ from api.schema import build_schema
 from arledger.config import Settings, get_settings
 from domain.db import make_engine, make_session_factory
 from workers.app import make_celery
+from workers.publisher import RedisPublisher
 
 
 class ArledgerGraphQL(GraphQL[Context, None]):
@@ -71,13 +72,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
         broadcaster = Broadcaster(Redis.from_url(settings.redis_url), settings.channel_prefix)
         await broadcaster.start()
         enqueuer = Enqueuer(make_celery(), settings.celery_queue)
+        publisher = RedisPublisher(Redis.from_url(settings.redis_url), settings.channel_prefix)
         graphql.services = Services(
-            settings, sessions, Authenticator(settings, sessions), enqueuer, broadcaster
+            settings,
+            sessions,
+            Authenticator(settings, sessions),
+            enqueuer,
+            broadcaster,
+            publisher.publish,
         )
         try:
             yield
         finally:
             await broadcaster.stop()
+            await publisher.close()
             await enqueuer.close()
             await engine.dispose()
 

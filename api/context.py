@@ -14,6 +14,7 @@ from api.loaders import Loaders
 from api.pubsub import Broadcaster
 from arledger.config import Settings
 from domain.db import SessionFactory
+from domain.uow import Publish, UnitOfWork, publish_nowhere
 
 
 @dataclass
@@ -25,6 +26,12 @@ class Services:
     authenticator: Authenticator
     enqueuer: Enqueuer
     broadcaster: Broadcaster
+    publish: Publish = field(default=publish_nowhere)
+    """Publishes events an API unit of work recorded (after its commit)."""
+
+    def uow(self) -> UnitOfWork:
+        """A unit of work that publishes what it recorded once it commits."""
+        return UnitOfWork(self.session_factory, self.publish)
 
 
 @dataclass

@@ -8,11 +8,13 @@ A lost wake-up loses nothing: the command is in PostgreSQL and the sweeper re-en
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import structlog
 from celery import Celery
 
 APPLY_TASK = "arledger.apply_command"
+BULK_TASK = "arledger.apply_bulk"
 log = structlog.get_logger(__name__)
 
 
@@ -31,6 +33,17 @@ class Enqueuer:
         self._latest = command_id
         if self._sender is None or self._sender.done():
             self._sender = asyncio.create_task(self._send_pending())
+
+    async def apply_bulk(self, command_id: int) -> None:
+        """Send `apply_bulk(id)` for a bulk job's planning command (each its own message)."""
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(
+                self._executor,
+                partial(self._celery.send_task, BULK_TASK, args=[command_id], queue=self._queue),
+            )
+        except Exception:  # the sweeper re-enqueues it
+            log.exception("enqueue_failed", command_id=command_id)
 
     async def _send_pending(self) -> None:
         loop = asyncio.get_running_loop()

@@ -3,6 +3,7 @@
 import strawberry
 from graphql import GraphQLError
 
+from api.bulk_api import BulkMutation
 from api.context import Info
 from api.ids import decode_id
 from api.ledger_mutations import LedgerMutation
@@ -36,7 +37,7 @@ class WriteOffInput:
 
 
 @strawberry.type
-class Mutation(LedgerMutation, SettingsMutation, TransactionMutation):
+class Mutation(LedgerMutation, SettingsMutation, TransactionMutation, BulkMutation):
     @strawberry.mutation(description="Write off line balances (scope billing.payment.write).")
     async def write_off(self, info: Info, input: WriteOffInput) -> CommandPayload:
         try:

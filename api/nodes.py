@@ -4,9 +4,10 @@ from typing import Any
 
 from api.audit import AuditRow
 from api.balances import Account, ChargeLine, Visit
+from api.bulk_types import BulkJob
 from api.transaction_types import Transaction, TransactionCode
 from api.types import Command, LedgerEntry, Payer
-from domain import models
+from domain import bulk_models, models
 
 NODE_TYPES: dict[str, tuple[Any, Any]] = {
     "Account": (models.Account, Account),
@@ -18,4 +19,5 @@ NODE_TYPES: dict[str, tuple[Any, Any]] = {
     "AuditRow": (models.AuditRow, AuditRow),
     "Transaction": (models.Transaction, Transaction),
     "TransactionCode": (models.TransactionCode, TransactionCode),
+    "BulkJob": (bulk_models.BulkJob, BulkJob),
 }

@@ -5,6 +5,7 @@ from sqlalchemy import or_, select
 
 from api.audit import AuditQuery
 from api.balances import Account
+from api.bulk_api import BulkQuery
 from api.context import Info
 from api.ids import decode_any, decode_id
 from api.nodes import NODE_TYPES
@@ -18,7 +19,7 @@ READ = "billing.read"
 
 
 @strawberry.type
-class Query(AuditQuery, SettingsQuery, TransactionQuery):
+class Query(AuditQuery, SettingsQuery, TransactionQuery, BulkQuery):
     @strawberry.field(description="Any object by its global id; null if not found.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         tenant_id = info.context.require(READ).tenant_id

@@ -10,6 +10,7 @@ import strawberry
 from graphql import GraphQLError
 from sqlalchemy import select
 
+from api.bulk_api import BulkSubscription
 from api.context import Info
 from api.ids import decode_id, encode_id
 from api.scalars import Money
@@ -94,7 +95,7 @@ def _not_found(what: str) -> GraphQLError:
 
 
 @strawberry.type
-class Subscription:
+class Subscription(BulkSubscription):
     @strawberry.subscription(description="Current balance, then one event per committed change.")
     async def account_balance(
         self, info: Info, account_id: strawberry.ID

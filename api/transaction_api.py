@@ -32,7 +32,7 @@ async def perform(info: Info, scopes: tuple[str, ...], action: Action[T]) -> tup
     except GraphQLError as error:
         return None, denied(error)
     try:
-        async with UnitOfWork(info.context.services.session_factory) as uow:
+        async with info.context.services.uow() as uow:
             result = await action(uow, principal)
             await uow.commit()
     except DomainError as error:

@@ -20,14 +20,14 @@ AfterCommit = Callable[[], Awaitable[None]]
 log = structlog.get_logger(__name__)
 
 
-async def _publish_nowhere(events: Sequence[Event]) -> None:
+async def publish_nowhere(events: Sequence[Event]) -> None:
     return None
 
 
 class UnitOfWork:
     """`async with UnitOfWork(factory, publish) as uow: ...; await uow.commit()`."""
 
-    def __init__(self, session_factory: SessionFactory, publish: Publish = _publish_nowhere):
+    def __init__(self, session_factory: SessionFactory, publish: Publish = publish_nowhere):
         self._factory = session_factory
         self._publish = publish
         self._events: list[Event] = []
