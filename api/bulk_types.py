@@ -139,7 +139,7 @@ class BulkJob(Node):
             .order_by(func.count().desc(), item.code)
         )
         async with info.context.services.session_factory() as session:
-            rows = (await session.execute(query)).tuples().all()
+            rows = (await session.execute(query)).all()
         return [SkipCount(code=code or "", count=count) for code, count in rows]
 
     @strawberry.field(description="The job's rows in selection order, optionally by status.")

@@ -124,7 +124,7 @@ async def _pending_items(uow: UnitOfWork, job_id: int, chunk_no: int) -> list[It
         .where(i.job_id == job_id, i.chunk_no == chunk_no, i.status == "PENDING")
         .order_by(i.seq)
     )
-    return [Item(*row) for row in rows.tuples()]
+    return [Item(*row) for row in rows]
 
 
 async def _close_chunk(uow: UnitOfWork, job_id: int, results: list[Result]) -> None:

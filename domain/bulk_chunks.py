@@ -194,7 +194,7 @@ async def _lines_of_visits(chunk: Chunk) -> dict[int, list[int]]:
         .order_by(ChargeLine.visit_id, ChargeLine.line_number)
     )
     lines: dict[int, list[int]] = defaultdict(list)
-    for visit_id, line_id in rows.tuples():
+    for visit_id, line_id in rows:
         lines[visit_id].append(line_id)
     return lines
 
@@ -304,7 +304,7 @@ async def _void_transactions(chunk: Chunk) -> list[Result]:
         )
     )
     posted: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for entry_id, line_id, txn_id in entries.tuples():
+    for entry_id, line_id, txn_id in entries:
         posted[txn_id or 0].append((entry_id, line_id))
     all_entries = [e for pairs in posted.values() for e in pairs]
     locked = await lock_lines(session, chunk.tenant_id, [line for _, line in all_entries])

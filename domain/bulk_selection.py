@@ -180,7 +180,7 @@ async def resolve_filter(
                 Account.account_number.in_(selected.account_numbers),
             )
         )
-        ids = {number: pk for number, pk in rows.tuples()}
+        ids = {number: pk for number, pk in rows}
         if unknown := [n for n in selected.account_numbers if n not in ids]:
             problems.append(
                 Problem(

@@ -146,4 +146,4 @@ async def stale_pending(
         .values(enqueued_at=func.now())
         .returning(Command.id, Command.kind)
     )
-    return sorted(rows.tuples().all())
+    return sorted((pk, kind) for pk, kind in rows)
