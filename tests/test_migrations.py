@@ -4,6 +4,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.bulk_models import BulkJob  # noqa: F401  (registers the bulk tables)
 from domain.models import Base
 
 
