@@ -141,7 +141,7 @@ class BulkMutation:
                 amount=input.amount,
                 percent=input.percent,
                 transaction_date=input.transaction_date,
-                raw_filter=input.filter.raw(),
+                raw_filter=input.filter.raw(_payer(input.filter.payer_id)),
                 enqueue=info.context.services.enqueuer.apply_bulk,
             )
             return job.id

@@ -125,8 +125,6 @@ async def submit_bulk_self_pay(
         "date": None if transaction_date is None else transaction_date.isoformat(),
         "filter": asdict(raw_filter),
     }
-    if job := await _replay(uow, tenant_id, idempotency_key, "SELF_PAY", asked):
-        return job
     if type_ not in SELF_PAY_TYPES:
         raise DomainError.of(
             "type", "UNKNOWN_TYPE", f"Bulk self-pay types: {', '.join(SELF_PAY_TYPES)}."
@@ -134,6 +132,12 @@ async def submit_bulk_self_pay(
     if EFFECTS[type_].scope not in scopes:
         raise DomainError.of(
             "type", "FORBIDDEN", f"{type_} transactions need scope {EFFECTS[type_].scope}."
+        )
+    if job := await _replay(uow, tenant_id, idempotency_key, "SELF_PAY", asked):
+        return job
+    if raw_filter.payer_id is not None:
+        raise DomainError.of(
+            "filter.payerId", "PAYER_NOT_ALLOWED", "A self-pay run's payer is its payerCode."
         )
     amount_cents, percent_text = _amount(type_, amount, percent)
     if type_ == "BD" and raw_filter.min_age_days is None:
@@ -145,7 +149,10 @@ async def submit_bulk_self_pay(
     )
     if payer is None:
         raise DomainError.of("payerCode", "PAYER_NOT_FOUND", f"No payer {payer_code!r}.")
-    code_id = await resolve_code(uow.session, tenant_id, payer, type_, None)
+    try:
+        code_id = await resolve_code(uow.session, tenant_id, payer, type_, None)
+    except DomainError as error:
+        raise DomainError(*(replace(p, field="payerCode") for p in error.problems)) from None
     default_min = None if type_ in ("AC", "RF") else 1
     parsed = selection.parse_filter(raw_filter, "filter", default_min)
     if type_ == "RF" and parsed.balance_min_cents is None and parsed.balance_max_cents is None:
@@ -203,10 +210,10 @@ async def submit_bulk_reversal(
 ) -> BulkJob:
     """Store a job reversing everything job `job_id` applied (voiding its transactions)."""
     asked = {"job": job_id, "reason": reason}
+    original = await _job_in_scope(uow, tenant_id, job_id, scopes)
     if job := await _replay(uow, tenant_id, idempotency_key, "REVERSAL", asked):
         return job
     text = parse_reason(reason)
-    original = await _job_in_scope(uow, tenant_id, job_id, scopes)
     if original.kind == "REVERSAL":
         raise DomainError.of(
             "jobId", "JOB_NOT_REVERSIBLE", "A reversal job cannot be reversed; run the job again."
