@@ -22,7 +22,7 @@ from domain.locks import lock_lines, read_entries_under_lock, void_posted_transa
 from domain.models import ChargeLine, LedgerEntry
 from domain.policy import TenantPolicy
 from domain.reversals import ReversalRequest, decide_reversal
-from domain.sql_rows import insert_rows, next_ids
+from domain.sql_rows import among, insert_rows, next_ids
 from domain.transactions import (
     Application,
     PostingRequest,
@@ -188,7 +188,7 @@ async def _lines_of_visits(chunk: Chunk) -> dict[int, list[int]]:
     rows = await chunk.uow.session.execute(
         select(ChargeLine.visit_id, ChargeLine.id)
         .where(
-            ChargeLine.visit_id.in_([i.visit_id for i in chunk.items]),
+            among(ChargeLine.visit_id, [i.visit_id for i in chunk.items]),
             ChargeLine.tenant_id == chunk.tenant_id,
         )
         .order_by(ChargeLine.visit_id, ChargeLine.line_number)
@@ -298,7 +298,7 @@ async def _void_transactions(chunk: Chunk) -> list[Result]:
     txn_ids = [i.target_transaction_id or 0 for i in chunk.items]
     entries = await session.execute(
         select(LedgerEntry.id, LedgerEntry.line_id, LedgerEntry.transaction_id).where(
-            LedgerEntry.transaction_id.in_(txn_ids),
+            among(LedgerEntry.transaction_id, txn_ids),
             LedgerEntry.tenant_id == chunk.tenant_id,
             LedgerEntry.reverses_entry_id.is_(None),
         )

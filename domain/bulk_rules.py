@@ -132,4 +132,9 @@ class SelfPayRule:
             cents = percent_of(balance_cents, self.percent)
             return cents or Skip("ZERO_AMOUNT", "The percentage rounds to 0.00 on this balance.")
         assert self.amount_cents is not None
+        if self.type == "AD" and self.amount_cents > balance_cents:
+            return Skip(
+                "EXCEEDS_BALANCE",
+                f"Amount exceeds the visit balance of {format_cents(balance_cents)}.",
+            )
         return self.amount_cents

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.errors import DomainError, InvalidMoney, Problem
 from domain.models import VISIT_STATES, Account, ChargeLine, Payer, Visit
 from domain.money import parse_money
+from domain.sql_rows import among
 
 Rows = Select[*tuple[Any, ...]]
 """A selection: (account, visit, line, entry, transaction, balance) per row."""
@@ -148,7 +149,7 @@ async def check_lines(session: AsyncSession, tenant_id: int, line_ids: tuple[int
     found = set(
         await session.scalars(
             select(ChargeLine.id).where(
-                ChargeLine.id.in_(line_ids), ChargeLine.tenant_id == tenant_id
+                among(ChargeLine.id, line_ids), ChargeLine.tenant_id == tenant_id
             )
         )
     )
@@ -210,7 +211,7 @@ def _visit_conditions(
     if selected.visit_states:
         conditions.append(Visit.state.in_(selected.visit_states))
     if selected.account_ids:
-        conditions.append(Visit.account_id.in_(selected.account_ids))
+        conditions.append(among(Visit.account_id, selected.account_ids))
     return conditions
 
 
@@ -231,7 +232,7 @@ def select_lines(
         .where(ChargeLine.tenant_id == tenant_id)
     )
     if line_ids is not None:
-        return query.where(ChargeLine.id.in_(line_ids))
+        return query.where(among(ChargeLine.id, line_ids))
     assert selected is not None
     return query.where(*_visit_conditions(selected, ChargeLine.balance_cents, today))
 

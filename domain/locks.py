@@ -27,6 +27,7 @@ from domain.models import (
     Transaction,
     Visit,
 )
+from domain.sql_rows import among
 
 
 @dataclass
@@ -136,7 +137,7 @@ async def lock_lines(
     wanted = sorted(set(line_ids))
     owners = await session.execute(
         select(ChargeLine.visit_id, ChargeLine.account_id).where(
-            ChargeLine.id.in_(wanted), ChargeLine.tenant_id == tenant_id
+            among(ChargeLine.id, wanted), ChargeLine.tenant_id == tenant_id
         )
     )
     pairs = owners.all()
@@ -144,13 +145,13 @@ async def lock_lines(
     visit_ids = sorted({v for v, _ in pairs})
     accounts = await session.execute(
         select(Account.id, Account.balance_cents, Account.version)
-        .where(Account.id.in_(account_ids))
+        .where(among(Account.id, account_ids))
         .order_by(Account.id)
         .with_for_update()
     )
     visits = await session.execute(
         select(Visit.id, Visit.account_id, Visit.state, Visit.balance_cents)
-        .where(Visit.id.in_(visit_ids))
+        .where(among(Visit.id, visit_ids))
         .order_by(Visit.id)
         .with_for_update()
     )
@@ -162,7 +163,7 @@ async def lock_lines(
             ChargeLine.balance_cents,
             ChargeLine.protected,
         )
-        .where(ChargeLine.id.in_(wanted), ChargeLine.tenant_id == tenant_id)
+        .where(among(ChargeLine.id, wanted), ChargeLine.tenant_id == tenant_id)
         .order_by(ChargeLine.id)
         .with_for_update()
     )
@@ -202,9 +203,9 @@ async def read_entries_under_lock(
         )
         .outerjoin(reversal, reversal.reverses_entry_id == LedgerEntry.id)
         .where(
-            LedgerEntry.id.in_(wanted),
+            among(LedgerEntry.id, wanted),
             LedgerEntry.tenant_id == tenant_id,
-            LedgerEntry.line_id.in_(list(locked.lines)),
+            among(LedgerEntry.line_id, locked.lines),
         )
     )
     for row in rows:
@@ -286,7 +287,7 @@ async def void_posted_transactions(
     result = await session.scalars(
         update(Transaction)
         .where(
-            Transaction.id.in_(sorted(transaction_ids)),
+            among(Transaction.id, sorted(transaction_ids)),
             Transaction.tenant_id == tenant_id,
             Transaction.status == "POSTED",
         )

@@ -1,8 +1,10 @@
 """Many rows in one statement: arrays in, `unnest` on the server. Used by the ledger's hot path."""
 
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import BigInteger, ColumnElement, any_, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 ENTRY_COLUMNS = {
@@ -41,6 +43,16 @@ AUDIT_COLUMNS = {
     "balance_after_cents": "BIGINT",
 }
 PAIRED_AUDIT_COLUMNS = {"id": "BIGINT", **AUDIT_COLUMNS, "paired_audit_id": "BIGINT"}
+
+
+def among(column: Any, ids: Iterable[int]) -> ColumnElement[bool]:
+    """`column = ANY(:ids)` with the ids as ONE array parameter.
+
+    `IN (...)` binds one parameter per value, and PostgreSQL's protocol allows at most 32,767
+    (a large bulk selection or account would exceed it); an array also keeps one prepared
+    statement for every size.
+    """
+    return column == any_(bindparam(None, list(ids), type_=ARRAY(BigInteger)))
 
 
 async def next_ids(session: AsyncSession, sequence: str, count: int) -> list[int]:

@@ -8,6 +8,7 @@ Each session gets its own throwaway database, Celery queue and pub/sub channel p
 import asyncio
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -107,38 +108,77 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+class Worker:
+    """The session's Celery worker (prefork, 2 children, the sweeper on embedded beat).
+
+    `kill` signals its whole process group (the main process, its pool children and beat) and
+    reaps it; `start` spawns a fresh one (new log and beat schedule files). A test that kills
+    the worker must start it again (in a `finally`): the session keeps it running.
+    """
+
+    def __init__(self, queue: str, logs: Path) -> None:
+        self._queue = queue
+        self._logs = logs
+        self._starts = 0
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def log(self) -> Path:
+        """The current (latest) worker log."""
+        return self._logs / f"worker-{self._starts}.log"
+
+    def start(self) -> None:
+        assert not self.running, "the worker is already running"
+        self._starts += 1
+        self._process = _spawn(
+            [
+                "-m",
+                "celery",
+                "-A",
+                "workers.app",
+                "worker",
+                "-Q",
+                self._queue,
+                "-c",
+                "2",
+                "-B",
+                "-s",
+                str(self._logs / f"beat-schedule-{self._starts}"),
+                "--loglevel",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            self.log,
+        )
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Send `sig` to the worker's whole process group and wait for the main process."""
+        assert self._process is not None and self.running, "the worker is not running"
+        os.killpg(self._process.pid, sig)
+        self._process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self._process is not None and self.running:
+            _stop(self._process)
+
+
 @pytest.fixture(scope="session")
-def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
     """A real Celery worker (prefork, 2 children) with the sweeper on embedded beat."""
-    logs = tmp_path_factory.mktemp("worker")
-    process = _spawn(
-        [
-            "-m",
-            "celery",
-            "-A",
-            "workers.app",
-            "worker",
-            "-Q",
-            settings.celery_queue,
-            "-c",
-            "2",
-            "-B",
-            "-s",
-            str(logs / "beat-schedule"),
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        logs / "worker.log",
-    )
-    yield
-    _stop(process)
+    handle = Worker(settings.celery_queue, tmp_path_factory.mktemp("worker"))
+    handle.start()
+    yield handle
+    handle.stop()
 
 
 @pytest.fixture(scope="session")
 def server(
-    settings: Settings, worker: None, tmp_path_factory: pytest.TempPathFactory
+    settings: Settings, worker: Worker, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """A real uvicorn serving the API; yields its base URL."""
     port = _free_port()
