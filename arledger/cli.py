@@ -1,4 +1,5 @@
-"""The `arledger` command line: migrate, seed, tokens, the API, the worker and `make dev`.
+"""The `arledger` command line: migrate, seed, tokens, the API, the worker, `make dev` and
+bulk jobs (`arledger bulk …`, see `arledger.bulk_cli`).
 
 Heavy modules (SQLAlchemy engines, uvicorn, Celery, the GraphQL schema) are imported inside
 the subcommand that needs them, so `arledger token` stays fast.
@@ -13,6 +14,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from arledger.bulk_cli import add_bulk_command
 from arledger.config import get_settings
 
 
@@ -120,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--no-beat", action="store_true", help="do not embed the beat scheduler")
     command("export-schema", _export_schema, "Print the GraphQL schema (SDL).")
     command("dev", _dev, "Run the whole stack locally until Ctrl-C.")
+    add_bulk_command(sub)
     return parser
 
 

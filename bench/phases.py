@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import asyncpg
 from celery import Celery
 
-from bench import apply_bench, ceiling, drift, http_bench, subs_bench
+from bench import apply_bench, bulk_bench, ceiling, drift, http_bench, subs_bench
 from bench.data import seed_tenant, wait_final
 from bench.report import BenchError, Results, Row, percentile
 from bench.stack import Stack
@@ -29,6 +30,8 @@ class Scale:
     ws_clients: int
     sub_rate: float
     sub_seconds: float
+    bulk_jobs: tuple[tuple[int, float], ...] = ()
+    """(lines, target seconds) per bulk write-off job."""
 
 
 class DriftError(BenchError):
@@ -188,3 +191,54 @@ async def phase_subscriptions(
             )
         )
     await drift_gate(conn, "subscriptions", results)
+
+
+async def phase_bulk(
+    stack: Stack, conn: asyncpg.Connection, app: Celery, s: Scale, results: Results
+) -> None:
+    """Bulk write-off jobs of N lines: submission → finished_at, progress events, drift."""
+    for lines, target in s.bulk_jobs:
+        accounts = -(-lines // bulk_bench.LINES_PER_ACCOUNT)
+        seeded = time.monotonic()
+        tenant = await seed_tenant(conn, accounts, bulk_bench.LINES_PER_ACCOUNT, 10_000)
+        await bulk_bench.analyze(conn)
+        seed_seconds = time.monotonic() - seeded
+        run = await bulk_bench.run_bulk(stack, conn, app, tenant)
+        name = f"bulk write-off {run.lines:,} lines"
+        note = (
+            f"job {run.job_id} {run.status}, {run.applied:,} applied, {run.chunks} chunks; "
+            f"submit {run.submit_seconds:.2f} s, planned at {run.plan_seconds:.2f} s, "
+            f"finished event at {run.final_event_seconds:.2f} s; seeded and analyzed in "
+            f"{seed_seconds:.1f} s"
+        )
+        results.add(Row(f"{name}: submit → finished", run.seconds, "s", target, "target", note))
+        results.add(Row(f"{name}: throughput", run.rate, "lines/s", lines / target, "target"))
+        results.add(
+            Row(
+                f"{name}: max gap between progress events",
+                run.max_gap,
+                "s",
+                1.0,
+                "target",
+                f"{len(run.event_times)} events; the first one when the planning commits",
+            )
+        )
+        results.add(
+            Row(
+                f"{name}: max gap between progress events once planned",
+                run.max_running_gap,
+                "s",
+                1.0,
+                "target",
+            )
+        )
+        results.extra.setdefault("bulk", []).append(
+            {
+                **run.__dict__,
+                "max_gap": run.max_gap,
+                "max_running_gap": run.max_running_gap,
+                "rate": run.rate,
+                "target": target,
+            }
+        )
+        await drift_gate(conn, name, results, await bulk_bench.problems(conn, run, tenant))

@@ -1,8 +1,9 @@
-"""`python -m bench.run [--scale small|full]`: every phase in one run, on one PostgreSQL and
-Redis (DATABASE_URL / REDIS_URL when set, else embedded), in a fresh throwaway database with a
-fresh Celery queue and channel prefix. Prints the table, writes bench/results/latest.json and
-exits non-zero when a phase fails or the drift check finds anything. Every child process and
-the throwaway database are removed at the end, whatever happened.
+"""`python -m bench.run [--scale small|full] [--only PHASE,…]`: every phase (or the ones named)
+in one run, on one PostgreSQL and Redis (DATABASE_URL / REDIS_URL when set, else embedded), in
+a fresh throwaway database with a fresh Celery queue and channel prefix. Prints the table,
+writes bench/results/latest.json and exits non-zero when a phase fails or the drift check finds
+anything. Every child process and the throwaway database are removed at the end, whatever
+happened.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from bench import ceiling
 from bench.phases import (
     Scale,
     phase_apply,
+    phase_bulk,
     phase_ceiling,
     phase_http,
     phase_subscriptions,
@@ -49,6 +51,7 @@ SCALES = {
         ws_clients=50,
         sub_rate=50,
         sub_seconds=2,
+        bulk_jobs=((2_000, 5.0),),
     ),
     "full": Scale(
         "full",
@@ -63,9 +66,10 @@ SCALES = {
         ws_clients=200,
         sub_rate=200,
         sub_seconds=5,
+        bulk_jobs=((10_000, 5.0), (100_000, 40.0)),
     ),
 }
-PHASES = ("ceiling", "apply", "http", "subs")
+PHASES = ("ceiling", "apply", "bulk", "http", "subs")
 OUTPUT = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
@@ -79,8 +83,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--phases",
+        "--only",
         default=",".join(PHASES),
-        help=f"comma-separated subset of {','.join(PHASES)} (ratios need ceilings)",
+        help=f"comma-separated subset of {','.join(PHASES)} (ratios need ceilings), "
+        "e.g. --only bulk",
     )
     p.add_argument(
         "--ceiling-tool",
@@ -112,7 +118,7 @@ async def _phases(
         if "ceiling" in phases:
             print("· ceiling A …", flush=True)
             await phase_ceiling(stack, conn, scale, tool, results)
-        if phases & {"apply", "http", "subs"}:
+        if phases & {"apply", "bulk", "http", "subs"}:
             from bench.apply_bench import warm_up
             from workers.app import make_celery
 
@@ -124,6 +130,9 @@ async def _phases(
                 if "apply" in phases:
                     print("· worker apply …", flush=True)
                     await phase_apply(stack, conn, app, scale, results)
+                if "bulk" in phases:
+                    print("· bulk write-off jobs …", flush=True)
+                    await phase_bulk(stack, conn, app, scale, results)
             finally:
                 app.close()
         if phases & {"http", "subs"}:
@@ -179,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             embedded=stack.embedded,
             apply_batch_size=settings.apply_batch_size,
             apply_batch_wait_seconds=settings.apply_batch_wait_seconds,
+            bulk_chunk_size=settings.bulk_chunk_size,
             db_pool_size=settings.db_pool_size,
         )
         asyncio.run(_phases(stack, scale, phases, tool, results))
