@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         sessions = make_session_factory(engine)
         broadcaster = Broadcaster(Redis.from_url(settings.redis_url), settings.channel_prefix)
         await broadcaster.start()
-        enqueuer = Enqueuer(make_celery(), settings.celery_queue)
+        enqueuer = Enqueuer(make_celery(), settings.celery_queue, settings.bulk_queue_name)
         publisher = RedisPublisher(Redis.from_url(settings.redis_url), settings.channel_prefix)
         graphql.services = Services(
             settings,

@@ -21,9 +21,10 @@ log = structlog.get_logger(__name__)
 class Enqueuer:
     """Sends `apply_command(id)` on one dedicated thread (kombu's producer is blocking)."""
 
-    def __init__(self, celery: Celery, queue: str) -> None:
+    def __init__(self, celery: Celery, queue: str, bulk_queue: str) -> None:
         self._celery = celery
         self._queue = queue
+        self._bulk_queue = bulk_queue
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enqueue")
         self._latest: int | None = None
         self._sender: asyncio.Task[None] | None = None
@@ -40,7 +41,9 @@ class Enqueuer:
         try:
             await loop.run_in_executor(
                 self._executor,
-                partial(self._celery.send_task, BULK_TASK, args=[command_id], queue=self._queue),
+                partial(
+                    self._celery.send_task, BULK_TASK, args=[command_id], queue=self._bulk_queue
+                ),
             )
         except Exception:  # the sweeper re-enqueues it
             log.exception("enqueue_failed", command_id=command_id)

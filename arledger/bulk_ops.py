@@ -82,7 +82,7 @@ class Operator:
     async def enqueue(self, command_id: int) -> None:
         """Send the planning command to the workers (after commit)."""
         self.enqueued = True
-        queue = get_settings().celery_queue
+        queue = get_settings().bulk_queue_name
         try:
             await asyncio.to_thread(
                 self.celery.send_task, BULK_TASK, args=[command_id], queue=queue

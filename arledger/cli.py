@@ -72,7 +72,7 @@ def _api(args: argparse.Namespace) -> None:
 def _worker(args: argparse.Namespace) -> None:
     settings = get_settings()
     argv = [sys.executable, "-m", "celery", "-A", "workers.app", "worker",
-            "--loglevel", "INFO", "-Q", settings.celery_queue,
+            "--loglevel", "INFO", "-Q", settings.worker_queues,
             "--concurrency", str(args.concurrency), "--pool", "prefork"]  # fmt: skip
     if not args.no_beat:
         # Keep beat's schedule file out of the working tree.

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     max_subscriptions_per_connection: int = 20
     ws_init_timeout_seconds: float = 5.0
     celery_queue: str = "arledger"
+    bulk_queue: str = ""
+    """Queue of bulk-job tasks (default `<celery_queue>-bulk`), so a big job never holds
+    single commands back: a worker consumes both, and interactive work keeps its own line."""
     channel_prefix: str = "arledger"
     sweep_after_seconds: float = 5.0
     sweep_interval_seconds: float = 2.0
@@ -34,6 +37,15 @@ class Settings(BaseSettings):
     bulk_chunk_size: int = Field(default=500, ge=1, le=20_000)
     db_pool_size: int = 10
     log_level: str = "INFO"
+
+    @property
+    def bulk_queue_name(self) -> str:
+        return self.bulk_queue or f"{self.celery_queue}-bulk"
+
+    @property
+    def worker_queues(self) -> str:
+        """The `-Q` argument of a worker: both queues."""
+        return f"{self.celery_queue},{self.bulk_queue_name}"
 
 
 @lru_cache

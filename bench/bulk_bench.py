@@ -121,7 +121,7 @@ async def run_bulk(stack: Stack, conn: asyncpg.Connection, app: Celery, tenant: 
     done = asyncio.Event()
 
     async def enqueue(command_id: int) -> None:
-        send = partial(app.send_task, BULK_TASK, args=[command_id], queue=stack.queue)
+        send = partial(app.send_task, BULK_TASK, args=[command_id], queue=stack.bulk_queue)
         await asyncio.to_thread(send)
 
     try:

@@ -51,6 +51,7 @@ class Stack:
         self.database_url = ""
         self.redis_url = ""
         self.queue = f"arledger-bench-{run_id}"
+        self.bulk_queue = f"{self.queue}-bulk"
         self.prefix = f"arledger-bench-{run_id}"
         self.embedded: list[str] = []
         self.procs: dict[str, Proc] = {}
@@ -112,7 +113,7 @@ class Stack:
                 "workers.app",
                 "worker",
                 "-Q",
-                self.queue,
+                f"{self.queue},{self.bulk_queue}",
                 "-c",
                 "2",
                 "--without-gossip",

@@ -135,7 +135,7 @@ async def direct_submitter(dsn: str, tenant: Tenant, queue: str) -> AsyncIterato
     so the API process only relays events (its CPU is not shared with mutations)."""
     conn = await asyncpg.connect(dsn)
     lock = asyncio.Lock()
-    enqueuer = Enqueuer(make_celery(), queue)
+    enqueuer = Enqueuer(make_celery(), queue, f"{queue}-bulk")
 
     async def submit(n: int, line_id: int) -> int | None:
         async with lock:

@@ -293,7 +293,7 @@ class Bulk:
         for _ in range(times):
             for command_id in command_ids:
                 self.celery_app.send_task(
-                    BULK_TASK, args=[command_id], queue=self.settings.celery_queue
+                    BULK_TASK, args=[command_id], queue=self.settings.bulk_queue_name
                 )
 
     async def submit(

@@ -170,7 +170,7 @@ class Worker:
 @pytest.fixture(scope="session")
 def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
     """A real Celery worker (prefork, 2 children) with the sweeper on embedded beat."""
-    handle = Worker(settings.celery_queue, tmp_path_factory.mktemp("worker"))
+    handle = Worker(settings.worker_queues, tmp_path_factory.mktemp("worker"))
     handle.start()
     yield handle
     handle.stop()

@@ -973,7 +973,7 @@ async def test_reverse_and_cancel_with_only_the_payment_scope(
     reversal = await wait_job(client, reversal["id"], reader)
     assert (reversal["kind"], reversal["summary"]) == ("REVERSAL", "1 of 1 applied")
     # and when the held planning runs after all, it does nothing
-    celery_app.send_task("arledger.apply_bulk", args=[plan], queue=settings.celery_queue)
+    celery_app.send_task("arledger.apply_bulk", args=[plan], queue=settings.bulk_queue_name)
     await command_final(sessions, plan)
     assert (await stored(sessions, world.tenant_id)).balances == [1000, 2000]
     assert await ledger_drift(sessions, world.tenant_id) == []
@@ -1358,7 +1358,9 @@ async def test_line_changed_after_selection_is_skipped(
     command = body["data"]["writeOff"]["command"]
     assert (await wait_final(client, command["id"], token))["status"] == "APPLIED"
     for command_id in chunks:
-        celery_app.send_task("arledger.apply_bulk", args=[command_id], queue=settings.celery_queue)
+        celery_app.send_task(
+            "arledger.apply_bulk", args=[command_id], queue=settings.bulk_queue_name
+        )
     job = await wait_job(client, job_id, token)
     # then the changed line is skipped, saying how it changed, and the other written off
     assert job["summary"] == "1 of 2 applied, 1 skipped"
@@ -1585,7 +1587,7 @@ async def test_queued_job_cannot_be_reversed_and_cancelling_it_twice_is_a_no_op(
     assert first["job"] == second["job"]
     assert (first["job"]["status"], first["job"]["cancelled"]) == ("CANCELLED", 0)
     # and its planning, when it runs, selects and applies nothing
-    celery_app.send_task("arledger.apply_bulk", args=[plan], queue=settings.celery_queue)
+    celery_app.send_task("arledger.apply_bulk", args=[plan], queue=settings.bulk_queue_name)
     assert await command_final(sessions, plan) == "APPLIED"
     assert await job_items(client, job_id, token) == []
     assert (await stored(sessions, world.tenant_id)).balances == [1000]

@@ -142,7 +142,7 @@ async def test_held_job_streams_queued_then_planned_then_chunks_until_finished(
             "payload": {"data": {"bulkJob": event(job_id, "QUEUED", None)}},
         }
         # when the worker plans and applies it
-        celery_app.send_task("arledger.apply_bulk", args=[plan], queue=settings.celery_queue)
+        celery_app.send_task("arledger.apply_bulk", args=[plan], queue=settings.bulk_queue_name)
         events = await sub.events("job")
         # then the planned job comes first, progress only grows, the last event is the final
         # state and the server completes the stream
@@ -270,7 +270,7 @@ async def test_cancelling_a_running_job_streams_the_cancel_and_the_rows_not_atte
         assert (cancelled["job"]["status"], cancelled["job"]["finished"]) == ("CANCELLED", False)
         for command_id in chunks:
             celery_app.send_task(
-                "arledger.apply_bulk", args=[command_id], queue=settings.celery_queue
+                "arledger.apply_bulk", args=[command_id], queue=settings.bulk_queue_name
             )
         events = await sub.events("job")
     # then the cancel is streamed, then the rows not attempted, until the job finishes

@@ -12,7 +12,7 @@ class RecordingEnqueuer(Enqueuer):
     """The real coalescing logic; the send itself is recorded (and slow) instead of brokered."""
 
     def __init__(self, send_seconds: float) -> None:
-        super().__init__(Celery("unused"), "unused")
+        super().__init__(Celery("unused"), "unused", "unused-bulk")
         self.sent: list[int] = []
         self._send_seconds = send_seconds
         self._lock = threading.Lock()

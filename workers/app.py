@@ -11,6 +11,7 @@ def make_celery() -> Celery:
     app = Celery("arledger", broker=settings.redis_url, include=["workers.tasks"])
     app.conf.update(
         task_default_queue=settings.celery_queue,
+        task_routes={"arledger.apply_bulk": {"queue": settings.bulk_queue_name}},
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_ignore_result=True,
