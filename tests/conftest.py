@@ -7,6 +7,7 @@ Each session gets its own throwaway database, Celery queue and pub/sub channel p
 
 import asyncio
 import os
+import random
 import secrets
 import signal
 import socket
@@ -26,10 +27,25 @@ from arledger import devstack
 from arledger.config import Settings, get_settings
 from domain.db import SessionFactory, make_engine, make_session_factory
 from domain.migrate import upgrade
+from tests.seeds import replay_hint, rng_for
 from workers.app import make_celery
 
 RUN = secrets.token_hex(4)
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_report_header() -> str:
+    return replay_hint()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    terminalreporter.write_line(replay_hint())
+
+
+@pytest.fixture
+def rng(request: pytest.FixtureRequest) -> random.Random:
+    """This test's random generator, seeded from the run's seed (see `tests.seeds`)."""
+    return rng_for(request.node.nodeid)
 
 
 def _free_port() -> int:
