@@ -7,6 +7,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
@@ -19,6 +20,7 @@ from api.auth import Authenticator, AuthError
 from api.context import Context, Services
 from api.enqueue import Enqueuer
 from api.pubsub import Broadcaster
+from api.request_id import RequestIdMiddleware, request_id_of
 from api.schema import build_schema
 from arledger.config import Settings, get_settings
 from domain.db import make_engine, make_session_factory
@@ -32,7 +34,12 @@ class ArledgerGraphQL(GraphQL[Context, None]):
     services: Services
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        context = Context(request=request, response=response, services=self.services)
+        context = Context(
+            request=request,
+            response=response,
+            services=self.services,
+            request_id=request_id_of(request.scope),
+        )
         if isinstance(request, Request):
             try:
                 context.principal = await self.services.authenticator.principal(
@@ -67,7 +74,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+        engine = make_engine(settings.api_database_url, pool_size=settings.db_pool_size)
         sessions = make_session_factory(engine)
         broadcaster = Broadcaster(Redis.from_url(settings.redis_url), settings.channel_prefix)
         await broadcaster.start()
@@ -99,4 +106,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
             WebSocketRoute("/graphql", graphql),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(RequestIdMiddleware)],
     )

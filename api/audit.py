@@ -42,6 +42,10 @@ class AuditRow(Node):
     line_id: strawberry.ID | None
     paired_audit_id: strawberry.ID | None
     details: JSON | None = strawberry.field(description="Structured detail, e.g. settings diff.")
+    request_id: str | None = strawberry.field(
+        description="The id of the request that caused it (its X-Request-ID)."
+    )
+    scopes: list[str] | None = strawberry.field(description="The scopes the caller's token held.")
 
     @classmethod
     def from_row(cls, row: models.AuditRow) -> Self:
@@ -61,6 +65,8 @@ class AuditRow(Node):
             line_id=_gid("ChargeLine", row.line_id),
             paired_audit_id=_gid("AuditRow", row.paired_audit_id),
             details=cast(JSON, row.details),
+            request_id=row.request_id,
+            scopes=row.scopes,
         )
 
 
@@ -81,7 +87,7 @@ async def _subject_filter(info: Info, tenant_id: int, subject: str) -> list[Any]
     if kind == "Command":
         return [row.command_id == pk]
     model = models.Visit if kind == "Visit" else models.ChargeLine
-    async with info.context.services.session_factory() as session:
+    async with info.context.sessions() as session:
         account_id = await session.scalar(
             select(model.account_id).where(model.id == pk, model.tenant_id == tenant_id)
         )
@@ -102,7 +108,7 @@ class AuditQuery:
         where = await _subject_filter(info, tenant_id, subject)
         query = select(models.AuditRow).where(models.AuditRow.tenant_id == tenant_id, *where)
         return await paginate(
-            info.context.services.session_factory,
+            info.context.sessions,
             query,
             models.AuditRow.id,
             first,

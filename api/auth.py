@@ -3,12 +3,14 @@
 from dataclasses import dataclass
 
 import jwt
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from arledger.config import Settings
 from arledger.tokens import decode_token
 from domain.db import SessionFactory
 from domain.models import Tenant
+
+_NAME_TENANT = text("SELECT set_config('arledger.tenant_slug', :slug, true)")
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,9 @@ class Authenticator:
 
     async def _tenant_id(self, slug: str) -> int:
         if slug not in self._tenants:
-            async with self._sessions() as session:
+            async with self._sessions() as session, session.begin():
+                # Row-level security shows the API only the tenant row it names by slug.
+                await session.execute(_NAME_TENANT, {"slug": slug})
                 found = await session.scalar(select(Tenant.id).where(Tenant.slug == slug))
             if found is None:
                 raise AuthError("UNAUTHENTICATED", "The token's tenant is unknown.")

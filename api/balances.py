@@ -132,7 +132,7 @@ class Visit(Node):
         "already applied; 0.00 when written off in full or there is no contract fee."
     )
     async def contractual_write_off_default(self, info: Info) -> Money:
-        async with info.context.services.session_factory() as session:
+        async with info.context.sessions() as session:
             applied = await contractual_applied(session, self.pk)
         return contractual_default(int(self.billed), self.contract_fee, applied)
 

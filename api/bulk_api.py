@@ -92,7 +92,7 @@ def _job_pk(global_id: str) -> int | None:
 async def _payload(info: Info, pk: int | None, errors: list[UserError]) -> BulkJobPayload:
     if pk is None or errors:
         return BulkJobPayload(job=None, user_errors=errors)
-    async with info.context.services.session_factory() as session:
+    async with info.context.sessions() as session:
         row = await session.get(bulk_models.BulkJob, pk)
     assert row is not None
     return BulkJobPayload(job=BulkJob.from_row(row), user_errors=[])
@@ -206,7 +206,7 @@ class BulkQuery:
             query = query.where(job.status == status)
         if kind is not None:
             query = query.where(job.kind == kind)
-        sessions = info.context.services.session_factory
+        sessions = info.context.sessions
         return await paginate(sessions, query, job.id, first, after, BulkJob.from_row)
 
 
@@ -218,7 +218,7 @@ class BulkSubscription:
         pk = _job_pk(id)
         services = info.context.services
         async with services.broadcaster.listen(f"{tenant_id}:bulkjob:{pk}") as queue:
-            async with services.session_factory() as session:
+            async with info.context.sessions() as session:
                 row = await session.scalar(
                     select(bulk_models.BulkJob).where(
                         bulk_models.BulkJob.id == pk, bulk_models.BulkJob.tenant_id == tenant_id

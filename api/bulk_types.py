@@ -138,7 +138,7 @@ class BulkJob(Node):
             .group_by(item.code)
             .order_by(func.count().desc(), item.code)
         )
-        async with info.context.services.session_factory() as session:
+        async with info.context.sessions() as session:
             rows = (await session.execute(query)).all()
         return [SkipCount(code=code or "", count=count) for code, count in rows]
 
@@ -150,13 +150,13 @@ class BulkJob(Node):
         query = select(item).where(item.job_id == self.pk)
         if status is not None:
             query = query.where(item.status == status)
-        sessions = info.context.services.session_factory
+        sessions = info.context.sessions
         return await paginate(sessions, query, item.id, first, after, BulkJobItem.from_row)
 
     @strawberry.field(description="The job that reversed this one, if any.")
     async def reversed_by(self, info: Info) -> "BulkJob | None":
         job = bulk_models.BulkJob
-        async with info.context.services.session_factory() as session:
+        async with info.context.sessions() as session:
             row = await session.scalar(select(job).where(job.reverses_job_id == self.pk))
         return None if row is None else BulkJob.from_row(row)
 

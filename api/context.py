@@ -13,7 +13,7 @@ from api.enqueue import Enqueuer
 from api.loaders import Loaders
 from api.pubsub import Broadcaster
 from arledger.config import Settings
-from domain.db import SessionFactory
+from domain.db import Scope, SessionFactory, scoped
 from domain.uow import Publish, UnitOfWork, publish_nowhere
 
 
@@ -23,15 +23,13 @@ class Services:
 
     settings: Settings
     session_factory: SessionFactory
+    """Unscoped: under row-level security it sees no tenant's rows. Resolvers use
+    `Context.sessions`."""
     authenticator: Authenticator
     enqueuer: Enqueuer
     broadcaster: Broadcaster
     publish: Publish = field(default=publish_nowhere)
     """Publishes events an API unit of work recorded (after its commit)."""
-
-    def uow(self) -> UnitOfWork:
-        """A unit of work that publishes what it recorded once it commits."""
-        return UnitOfWork(self.session_factory, self.publish)
 
 
 @dataclass
@@ -44,10 +42,26 @@ class Context:
     principal: Principal | None = None
     auth_error: AuthError | None = None
     connection_params: dict[str, Any] | None = None
+    request_id: str | None = None
     loaders: Loaders = field(init=False)
+    _sessions: SessionFactory | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.services.session_factory, lambda: self.tenant_id)
+        self.loaders = Loaders(lambda: self.sessions(), lambda: self.tenant_id)
+
+    @property
+    def sessions(self) -> SessionFactory:
+        """Sessions confined to the caller's tenant (row-level security), with this request's
+        id and the caller's scopes recorded on what they write. Only after authentication."""
+        if self._sessions is None:
+            assert self.principal is not None, "sessions before authentication"
+            scope = Scope(self.principal.tenant_id, self.request_id, self.principal.scopes)
+            self._sessions = scoped(self.services.session_factory, scope)
+        return self._sessions
+
+    def uow(self) -> UnitOfWork:
+        """A unit of work in the caller's tenant that publishes what it recorded on commit."""
+        return UnitOfWork(self.sessions, self.services.publish)
 
     @property
     def tenant_id(self) -> int:

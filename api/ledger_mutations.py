@@ -80,7 +80,7 @@ class LedgerMutation:
             )
         services = info.context.services
         try:
-            async with UnitOfWork(services.session_factory) as uow:
+            async with UnitOfWork(info.context.sessions) as uow:
                 command, request = await adjustment_service.submit_adjustment(
                     uow,
                     tenant_id=principal.tenant_id,
@@ -117,7 +117,7 @@ class LedgerMutation:
             )
         services = info.context.services
         try:
-            async with UnitOfWork(services.session_factory) as uow:
+            async with UnitOfWork(info.context.sessions) as uow:
                 submitted = await reversal_service.submit_reversal(
                     uow,
                     tenant_id=principal.tenant_id,

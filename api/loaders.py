@@ -5,9 +5,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
-from domain.db import SessionFactory
 from domain.models import (
     Account,
     ChargeLine,
@@ -26,7 +26,7 @@ M = TypeVar("M")
 class Loaders:
     """Created per request; `tenant_id` is read lazily, after authentication."""
 
-    def __init__(self, sessions: SessionFactory, tenant_id: Callable[[], int]) -> None:
+    def __init__(self, sessions: Callable[[], AsyncSession], tenant_id: Callable[[], int]) -> None:
         self._sessions = sessions
         self._tenant_id = tenant_id
         self.visits_by_account = DataLoader(

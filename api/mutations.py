@@ -51,7 +51,7 @@ class Mutation(LedgerMutation, SettingsMutation, TransactionMutation, BulkMutati
                 input.reason,
                 input.note,
             )
-            async with UnitOfWork(services.session_factory) as uow:
+            async with UnitOfWork(info.context.sessions) as uow:
                 command = await writeoff_service.submit_writeoff(
                     uow,
                     tenant_id=principal.tenant_id,

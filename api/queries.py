@@ -27,7 +27,7 @@ class Query(AuditQuery, SettingsQuery, TransactionQuery, BulkQuery):
         if decoded is None or decoded[0] not in NODE_TYPES:
             return None
         model, gql_type = NODE_TYPES[decoded[0]]
-        async with info.context.services.session_factory() as session:
+        async with info.context.sessions() as session:
             row = await session.scalar(
                 select(model).where(model.id == decoded[1], model.tenant_id == tenant_id)
             )
@@ -36,7 +36,7 @@ class Query(AuditQuery, SettingsQuery, TransactionQuery, BulkQuery):
     @strawberry.field(description="An account by its account number; null if not found.")
     async def account(self, info: Info, account_number: str) -> Account | None:
         tenant_id = info.context.require(READ).tenant_id
-        async with info.context.services.session_factory() as session:
+        async with info.context.sessions() as session:
             row = await session.scalar(
                 select(models.Account).where(
                     models.Account.tenant_id == tenant_id,
@@ -52,7 +52,7 @@ class Query(AuditQuery, SettingsQuery, TransactionQuery, BulkQuery):
         tenant_id = info.context.require(READ).tenant_id
         query = select(models.Account).where(models.Account.tenant_id == tenant_id)
         return await paginate(
-            info.context.services.session_factory,
+            info.context.sessions,
             query,
             models.Account.id,
             first,
@@ -77,7 +77,7 @@ class Query(AuditQuery, SettingsQuery, TransactionQuery, BulkQuery):
                 )
             )
         return await paginate(
-            info.context.services.session_factory,
+            info.context.sessions,
             query,
             models.Payer.id,
             first,
@@ -95,7 +95,7 @@ class Query(AuditQuery, SettingsQuery, TransactionQuery, BulkQuery):
             models.LedgerEntry.tenant_id == tenant_id, models.LedgerEntry.account_id == pk
         )
         return await paginate(
-            info.context.services.session_factory,
+            info.context.sessions,
             query,
             models.LedgerEntry.id,
             first,
@@ -107,7 +107,7 @@ class Query(AuditQuery, SettingsQuery, TransactionQuery, BulkQuery):
     async def command(self, info: Info, id: strawberry.ID) -> Command | None:
         tenant_id = info.context.require(READ).tenant_id
         pk = decode_id(id, "Command")
-        async with info.context.services.session_factory() as session:
+        async with info.context.sessions() as session:
             row = await session.scalar(
                 select(models.Command).where(
                     models.Command.id == pk, models.Command.tenant_id == tenant_id

@@ -75,9 +75,7 @@ class TenantSettings:
     ) -> Connection[AuditRow]:
         row = models.AuditRow
         query = select(row).where(row.tenant_id == self.tenant_pk, row.action == "SETTINGS_CHANGED")
-        return await paginate(
-            info.context.services.session_factory, query, row.id, first, after, AuditRow.from_row
-        )
+        return await paginate(info.context.sessions, query, row.id, first, after, AuditRow.from_row)
 
 
 @strawberry.input
@@ -147,7 +145,7 @@ class SettingsMutation:
         except GraphQLError as error:
             return TenantSettingsPayload(settings=None, user_errors=denied(error))
         try:
-            async with UnitOfWork(info.context.services.session_factory) as uow:
+            async with UnitOfWork(info.context.sessions) as uow:
                 policy = await update_settings(
                     uow,
                     tenant_id=principal.tenant_id,

@@ -104,7 +104,7 @@ class Subscription(BulkSubscription):
         pk = decode_id(account_id, "Account")
         services = info.context.services
         async with services.broadcaster.listen(f"{tenant_id}:account:{pk}") as queue:
-            async with services.session_factory() as session:
+            async with info.context.sessions() as session:
                 row = (
                     await session.execute(
                         select(models.Account.balance_cents, models.Account.version).where(
@@ -147,7 +147,7 @@ class Subscription(BulkSubscription):
 
 
 async def _load_command(info: Info, tenant_id: int, pk: int | None) -> models.Command:
-    async with info.context.services.session_factory() as session:
+    async with info.context.sessions() as session:
         row = await session.scalar(
             select(models.Command).where(
                 models.Command.id == pk, models.Command.tenant_id == tenant_id

@@ -32,7 +32,7 @@ async def perform(info: Info, scopes: tuple[str, ...], action: Action[T]) -> tup
     except GraphQLError as error:
         return None, denied(error)
     try:
-        async with info.context.services.uow() as uow:
+        async with info.context.uow() as uow:
             result = await action(uow, principal)
             await uow.commit()
     except DomainError as error:
@@ -46,7 +46,7 @@ WRITERS = (WRITE_OFF_SCOPE, ADJUSTMENT_SCOPE)
 async def _transaction_payload(info: Info, pk: int | None, errors: Any) -> TransactionPayload:
     if pk is None or errors:
         return TransactionPayload(transaction=None, user_errors=errors)
-    async with info.context.services.session_factory() as session:
+    async with info.context.sessions() as session:
         row = await session.get(models.Transaction, pk)
     assert row is not None
     return TransactionPayload(transaction=Transaction.from_row(row), user_errors=[])

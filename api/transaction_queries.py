@@ -40,7 +40,7 @@ class TransactionQuery:
             query = query.where(t.transaction_date <= date_to)
         if account_number is not None:
             query = query.where(t.id.in_(_applied_to(tenant_id, account_number)))
-        sessions = info.context.services.session_factory
+        sessions = info.context.sessions
         return await paginate(sessions, query, t.id, first, after, Transaction.from_row)
 
     @strawberry.field(description="The tenant's transaction codes, optionally of one type.")
@@ -50,7 +50,7 @@ class TransactionQuery:
         query = select(c).where(c.tenant_id == tenant_id).order_by(c.type, c.code)
         if type is not None:
             query = query.where(c.type == type)
-        async with info.context.services.session_factory() as session:
+        async with info.context.sessions() as session:
             rows = await session.scalars(query)
         return [TransactionCode.from_row(r) for r in rows]
 

@@ -150,7 +150,7 @@ class Transaction(Node):
 async def _command(info: Info, pk: int | None) -> Command | None:
     if pk is None:
         return None
-    async with info.context.services.session_factory() as session:
+    async with info.context.sessions() as session:
         row = await session.scalar(select(models.Command).where(models.Command.id == pk))
     return None if row is None else Command.from_row(row)
 

@@ -96,7 +96,7 @@ class Operator:
 
 async def _main(args: argparse.Namespace) -> int:
     settings = get_settings()
-    engine = make_engine(settings.database_url, pool_size=2)
+    engine = make_engine(settings.worker_database_url, pool_size=2)
     op = Operator(args, make_session_factory(engine), Redis.from_url(settings.redis_url),
                   make_celery())  # fmt: skip
     try:

@@ -32,7 +32,7 @@ def _seed_demo(args: argparse.Namespace) -> None:
     from domain.db import make_engine, make_session_factory
 
     async def run() -> bool:
-        engine = make_engine(get_settings().database_url, pool_size=1)
+        engine = make_engine(get_settings().worker_database_url, pool_size=1)
         try:
             return await seed_demo(make_session_factory(engine))
         finally:

@@ -1,8 +1,10 @@
 """Process configuration, read from the environment (and `.env`) by pydantic-settings."""
 
 from functools import lru_cache
+from typing import Self
+from urllib.parse import quote, urlsplit
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -12,6 +14,16 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/arledger"
+    """The owner's connection: migrations only (and tests). The services connect as roles
+    that own nothing (see `api_database_url`, `worker_database_url`)."""
+    api_database_url: str = ""
+    """The API's connection, as `arledger_api` (row-level security: one tenant per transaction).
+    Default: `database_url` with that user and `API_DATABASE_PASSWORD`."""
+    api_database_password: str = ""
+    worker_database_url: str = ""
+    """The worker's (and `arledger verify`'s, `seed-demo`'s) connection, as `arledger_worker`
+    (every tenant). Default: `database_url` with that user and `WORKER_DATABASE_PASSWORD`."""
+    worker_database_password: str = ""
     redis_url: str = "redis://127.0.0.1:6379/0"
     jwt_secret: str = Field(default="dev-only-secret-change-me-0123456789abcdef", min_length=32)
     jwt_issuer: str = "arledger"
@@ -38,6 +50,18 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
     log_level: str = "INFO"
 
+    @model_validator(mode="after")
+    def _service_connections(self) -> Self:
+        """Derive the API's and the worker's connections from the owner's when not given."""
+        owner = self.database_url
+        if not self.api_database_url:
+            self.api_database_url = _as_user(owner, "arledger_api", self.api_database_password)
+        if not self.worker_database_url:
+            self.worker_database_url = _as_user(
+                owner, "arledger_worker", self.worker_database_password
+            )
+        return self
+
     @property
     def bulk_queue_name(self) -> str:
         return self.bulk_queue or f"{self.celery_queue}-bulk"
@@ -46,6 +70,14 @@ class Settings(BaseSettings):
     def worker_queues(self) -> str:
         """The `-Q` argument of a worker: both queues."""
         return f"{self.celery_queue},{self.bulk_queue_name}"
+
+
+def _as_user(url: str, user: str, password: str) -> str:
+    """`url` with its user (and password) replaced; host, database and query kept as written."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    auth = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
+    return parts._replace(netloc=f"{auth}@{host}").geturl()
 
 
 @lru_cache

@@ -38,7 +38,7 @@ async def plan_job(
         return
     rows = await _rows(uow, job)
     await _insert_items(uow, job, rows, chunk_size)
-    chunk_ids = await _chunk_commands(uow, job)
+    chunk_ids = await _chunk_commands(uow, job, command)
     job.total_items = await uow.session.scalar(
         select(func.count()).select_from(BulkJobItem).where(BulkJobItem.job_id == job.id)
     )
@@ -121,14 +121,18 @@ async def _insert_items(
     await uow.session.execute(insert(BulkJobItem).from_select(target, final))
 
 
-async def _chunk_commands(uow: UnitOfWork, job: BulkJob) -> list[int]:
-    """One PENDING command per chunk, naming the accounts it touches; their ids in order."""
+async def _chunk_commands(uow: UnitOfWork, job: BulkJob, planning: Command) -> list[int]:
+    """One PENDING command per chunk, naming the accounts it touches; their ids in order.
+
+    Chunks carry the submitting request's id and scopes, so their audit rows record them."""
     result = await uow.session.scalars(
         text(
-            "INSERT INTO commands (tenant_id, kind, payload, fingerprint, account_ids, actor) "
+            "INSERT INTO commands "
+            "(tenant_id, kind, payload, fingerprint, account_ids, actor, request_id, scopes) "
             "SELECT CAST(:tenant AS BIGINT), 'BULK_CHUNK', "
             "  jsonb_build_object('job', CAST(:job AS BIGINT), 'chunk', chunk_no), "
-            "  CAST(:digest AS TEXT), array_agg(DISTINCT account_id), CAST(:actor AS TEXT) "
+            "  CAST(:digest AS TEXT), array_agg(DISTINCT account_id), CAST(:actor AS TEXT), "
+            "  CAST(:request_id AS TEXT), CAST(:scopes AS TEXT[]) "
             "FROM bulk_job_items WHERE job_id = CAST(:job AS BIGINT) "
             "GROUP BY chunk_no ORDER BY chunk_no "
             "RETURNING id"
@@ -138,6 +142,8 @@ async def _chunk_commands(uow: UnitOfWork, job: BulkJob) -> list[int]:
             "job": job.id,
             "digest": fingerprint("BULK_CHUNK", {"job": job.id}),
             "actor": job.actor,
+            "request_id": planning.request_id,
+            "scopes": planning.scopes,
         },
     )
     return sorted(result.all())

@@ -1,13 +1,40 @@
-"""Engine and session factory construction (one engine per process)."""
+"""Engine and session factory construction (one engine per process), and the tenant scope.
 
+The API connects as `arledger_api`, which row-level security confines to the tenant named by
+the transaction-local setting `arledger.tenant_id`. A session factory made with a `Scope` sets
+it (and the request id and scopes that audit rows record) at the start of every transaction,
+so a pooled connection never carries one tenant's setting into another's transaction.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session, SessionTransaction
 
 SessionFactory = async_sessionmaker[AsyncSession]
+SCOPE_KEY = "arledger.scope"
+_SET_SCOPE = text(
+    "SELECT set_config('arledger.tenant_id', :tenant, true), "
+    "set_config('arledger.request_id', :request_id, true), "
+    "set_config('arledger.scopes', :scopes, true)"
+)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whom a transaction works for: one tenant, in one request, with these scopes."""
+
+    tenant_id: int
+    request_id: str | None = None
+    scopes: frozenset[str] = frozenset()
 
 
 def make_engine(database_url: str, pool_size: int = 10, recycle_seconds: int = 600) -> AsyncEngine:
@@ -25,3 +52,24 @@ def make_engine(database_url: str, pool_size: int = 10, recycle_seconds: int = 6
 def make_session_factory(engine: AsyncEngine) -> SessionFactory:
     """Sessions that never expire loaded state on commit (we read after commit)."""
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def scoped(factory: SessionFactory, scope: Scope) -> SessionFactory:
+    """`factory`'s sessions, each transaction of which is confined to `scope`'s tenant."""
+    kw: dict[str, Any] = {**factory.kw, "info": {**factory.kw.get("info", {}), SCOPE_KEY: scope}}
+    return async_sessionmaker(class_=factory.class_, **kw)
+
+
+@event.listens_for(Session, "after_begin")
+def _enter_scope(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
+    """Set the transaction-local tenant, request id and scopes of a scoped session."""
+    scope: Scope | None = session.info.get(SCOPE_KEY)
+    if scope is not None:
+        connection.execute(
+            _SET_SCOPE,
+            {
+                "tenant": str(scope.tenant_id),
+                "request_id": scope.request_id or "",
+                "scopes": " ".join(sorted(scope.scopes)),
+            },
+        )

@@ -89,6 +89,23 @@ def _created() -> Mapped[datetime]:
     return mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+def _request_id() -> Mapped[str | None]:
+    """The request that caused the row: the API sets `arledger.request_id` per transaction."""
+    return mapped_column(
+        String(100), server_default=text("NULLIF(current_setting('arledger.request_id', true), '')")
+    )
+
+
+def _scopes() -> Mapped[list[str] | None]:
+    """The scopes the caller's token carried (`arledger.scopes`, set per transaction)."""
+    return mapped_column(
+        ARRAY(Text),
+        server_default=text(
+            "string_to_array(NULLIF(current_setting('arledger.scopes', true), ''), ' ')"
+        ),
+    )
+
+
 class Tenant(Base):
     """A practice or organisation; owns everything else. Settings live here."""
 
@@ -239,6 +256,11 @@ class Command(Base):
         UniqueConstraint("tenant_id", "idempotency_key"),
         CheckConstraint(_in("status", COMMAND_STATUSES), name="status"),
         Index("ix_commands_pending", "enqueued_at", postgresql_where=text("status = 'PENDING'")),
+        Index(
+            "ix_commands_unpublished",
+            "finished_at",
+            postgresql_where=text("status <> 'PENDING' AND published_at IS NULL"),
+        ),
     )
     id: Mapped[int] = _id()
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
@@ -255,6 +277,10 @@ class Command(Base):
     created_at: Mapped[datetime] = _created()
     enqueued_at: Mapped[datetime] = _created()
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    request_id: Mapped[str | None] = _request_id()
+    scopes: Mapped[list[str] | None] = _scopes()
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """When the command's events were published; NULL until then (the sweeper republishes)."""
 
 
 class LedgerEntry(Base):
@@ -330,6 +356,8 @@ class AuditRow(Base):
     balance_after_cents: Mapped[int | None] = mapped_column(BigInteger)
     paired_audit_id: Mapped[int | None] = mapped_column(BigInteger)
     details: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    request_id: Mapped[str | None] = _request_id()
+    scopes: Mapped[list[str] | None] = _scopes()
     created_at: Mapped[datetime] = _created()
 
 

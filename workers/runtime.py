@@ -2,22 +2,34 @@
 
 Built in `worker_process_init` (each prefork child), or lazily on first use in a process that
 never got the signal (e.g. the solo pool). Tasks run coroutines with `run()`.
+
+A unit of work from `Runtime.uow()` publishes its events after commit and then marks the
+commands they announce published (see `domain.republish`). Failpoint, for the fault tests only:
+`ARLEDGER_FAILPOINT=after_commit_before_publish`, read when the runtime is built, makes the
+process exit (`os._exit(1)`) right after a commit, before anything is published or marked.
 """
 
 import asyncio
-from collections.abc import Coroutine
+import os
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
+
+import structlog
 
 from celery.signals import worker_process_init, worker_process_shutdown
 from redis.asyncio import Redis
 
 from arledger.config import get_settings
 from domain.db import SessionFactory, make_engine, make_session_factory
+from domain.events import Event
+from domain.republish import command_ids_of, mark_published
 from domain.uow import UnitOfWork
 from workers.publisher import RedisPublisher
 
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -25,10 +37,23 @@ class Runtime:
     loop: asyncio.AbstractEventLoop
     session_factory: SessionFactory
     publisher: RedisPublisher
+    failpoint: str = ""
 
-    def uow(self) -> UnitOfWork:
-        """A fresh unit of work that publishes to Redis after commit."""
-        return UnitOfWork(self.session_factory, self.publisher.publish)
+    def uow(self, *command_ids: int) -> UnitOfWork:
+        """A fresh unit of work that publishes to Redis after commit, then marks the commands
+        its events announce (and `command_ids`, e.g. a bulk chunk's) published."""
+        return UnitOfWork(self.session_factory, partial(self._publish, command_ids))
+
+    async def _publish(self, command_ids: Sequence[int], events: Sequence[Event]) -> None:
+        if self.failpoint == "after_commit_before_publish":
+            os._exit(1)
+        await self.publisher.publish(events)
+        try:
+            async with UnitOfWork(self.session_factory) as uow:
+                await mark_published(uow, command_ids_of(events).union(command_ids))
+                await uow.commit()
+        except Exception:  # the sweeper republishes them: a duplicate, never a loss
+            log.exception("mark_published_failed", events=len(events))
 
 
 _runtime: Runtime | None = None
@@ -38,10 +63,13 @@ def _build() -> Runtime:
     settings = get_settings()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    engine = make_engine(settings.database_url, pool_size=2)
+    engine = make_engine(settings.worker_database_url, pool_size=2)
     redis = Redis.from_url(settings.redis_url)
     return Runtime(
-        loop, make_session_factory(engine), RedisPublisher(redis, settings.channel_prefix)
+        loop,
+        make_session_factory(engine),
+        RedisPublisher(redis, settings.channel_prefix),
+        os.environ.get("ARLEDGER_FAILPOINT", ""),
     )
 
 
