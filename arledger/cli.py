@@ -19,10 +19,17 @@ from arledger.config import get_settings
 
 
 def _migrate(args: argparse.Namespace) -> None:
-    from domain.migrate import upgrade
+    import asyncio
 
-    upgrade(get_settings().database_url)
+    from domain.migrate import set_role_passwords, upgrade
+
+    settings = get_settings()
+    upgrade(settings.database_url)
     print("database is at the latest revision")
+    passwords = {"arledger_api": settings.api_database_password,
+                 "arledger_worker": settings.worker_database_password}  # fmt: skip
+    for role in asyncio.run(set_role_passwords(settings.database_url, passwords)):
+        print(f"password of role {role} set")
 
 
 def _seed_demo(args: argparse.Namespace) -> None:

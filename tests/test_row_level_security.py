@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from arledger.config import Settings
 from domain.db import Scope, SessionFactory, make_engine, make_session_factory, scoped
+from domain.migrate import set_role_passwords
 from tests.client import WRITE_OFF, gql, wait_final, write_off_input
 from tests.factories import World, make_world
 
@@ -253,3 +254,19 @@ async def test_a_nonsensical_request_id_is_replaced_by_a_fresh_one(
     assert len(given.headers["x-request-id"]) == 32 != len("a b\tc" * 40)
     assert given.headers["x-request-id"] != fresh.headers["x-request-id"]
     assert (await gql(client, "{ __typename }", token=world.token(settings)))["data"]
+
+
+async def test_migrate_sets_the_configured_role_passwords(
+    settings: Settings, sessions: SessionFactory
+) -> None:
+    changed = await set_role_passwords(settings.database_url, {"arledger_worker": "it's-secret"})
+    try:
+        async with sessions() as session:
+            stored = await session.scalar(
+                text("SELECT rolpassword FROM pg_authid WHERE rolname = 'arledger_worker'")
+            )
+        assert changed == ["arledger_worker"]
+        assert stored is not None and stored.startswith(("SCRAM-SHA-256$", "md5"))
+    finally:
+        async with sessions() as session, session.begin():
+            await session.execute(text("ALTER ROLE arledger_worker PASSWORD NULL"))
