@@ -3,10 +3,17 @@
 Tasks are wake-ups (a worker drains every PENDING command in batches), so one message can serve
 many commands: a send covers every command committed before it starts. At low load each
 command gets its own message at once; under load the sends coalesce, one in flight at a time.
-A lost wake-up loses nothing: the command is in PostgreSQL and the sweeper re-enqueues it.
+A lost wake-up loses nothing: the command is in PostgreSQL and the sweeper re-enqueues it, so
+a send that fails (the broker is down) is logged, never raised to the client whose command is
+already committed.
+
+Failpoint, for the fault tests only: `ARLEDGER_FAILPOINT=after_commit_before_enqueue`, read when
+the `Enqueuer` is built, makes the process exit (`os._exit(1)`) right after a command commits,
+before its wake-up is sent.
 """
 
 import asyncio
+import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
@@ -28,15 +35,20 @@ class Enqueuer:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enqueue")
         self._latest: int | None = None
         self._sender: asyncio.Task[None] | None = None
+        self._crash = os.environ.get("ARLEDGER_FAILPOINT") == "after_commit_before_enqueue"
 
     async def apply_command(self, command_id: int) -> None:
         """Make sure a wake-up for `command_id` (already committed) is sent soon."""
+        if self._crash:
+            os._exit(1)
         self._latest = command_id
         if self._sender is None or self._sender.done():
             self._sender = asyncio.create_task(self._send_pending())
 
     async def apply_bulk(self, command_id: int) -> None:
         """Send `apply_bulk(id)` for a bulk job's planning command (each its own message)."""
+        if self._crash:
+            os._exit(1)
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(

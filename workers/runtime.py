@@ -17,7 +17,6 @@ from functools import partial
 from typing import Any, TypeVar
 
 import structlog
-
 from celery.signals import worker_process_init, worker_process_shutdown
 from redis.asyncio import Redis
 

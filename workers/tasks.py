@@ -9,7 +9,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from arledger.config import get_settings
 from domain import apply as applying
-from domain import command_store
+from domain import command_store, republish
 from domain.bulk_apply import apply_bulk_command, fail_command
 from domain.locks import BULK_COMMAND_KINDS
 from workers.app import app
@@ -66,7 +66,7 @@ def _transient(error: Exception) -> bool:
 
 async def _apply_bulk(command_id: int) -> str | None:
     try:
-        async with runtime().uow() as uow:
+        async with runtime().uow(command_id) as uow:
             kind = await apply_bulk_command(
                 uow, command_id, get_settings().bulk_chunk_size, _enqueue_bulk
             )
@@ -76,7 +76,7 @@ async def _apply_bulk(command_id: int) -> str | None:
         if _transient(error):
             raise
         log.exception("bulk_command_failed", command_id=command_id)
-        async with runtime().uow() as uow:
+        async with runtime().uow(command_id) as uow:
             await fail_command(uow, command_id, f"{type(error).__name__}: {error}")
             await uow.commit()
         return None
@@ -98,12 +98,28 @@ async def _sweep(older_than: timedelta) -> list[tuple[int, str]]:
     return stale
 
 
+async def _republish(older_than: timedelta) -> int:
+    """Publish again the events of final commands never marked published; mark them."""
+    async with runtime().uow() as uow:
+        command_ids, events = await republish.unpublished(uow, older_than)
+    if command_ids:
+        await runtime().publisher.publish(events)
+        async with runtime().uow() as uow:
+            await republish.mark_published(uow, command_ids)
+            await uow.commit()
+    return len(command_ids)
+
+
 @app.task(name="arledger.sweep_pending", acks_late=True)
 def sweep_pending() -> int:
-    """Re-enqueue PENDING commands (and bulk chunks) whose message may have been lost."""
-    stale = run(_sweep(timedelta(seconds=get_settings().sweep_after_seconds)))
+    """Re-enqueue PENDING commands (and bulk chunks) whose message may have been lost, and
+    republish the events of final commands whose publication may have been lost."""
+    older_than = timedelta(seconds=get_settings().sweep_after_seconds)
+    stale = run(_sweep(older_than))
     for command_id, kind in stale:
         (apply_bulk if kind in BULK_COMMAND_KINDS else apply_command).delay(command_id)
     if stale:
         log.info("swept_pending", count=len(stale))
+    if republished := run(_republish(older_than)):
+        log.info("republished", count=republished)
     return len(stale)
