@@ -60,7 +60,7 @@ async def submit_reversal(
             account_ids=[entry.account_id],
             enqueue=enqueue,
         )
-    return ReversalSubmitted(command, entry, await changes_since(uow, entry))
+    return ReversalSubmitted(command, entry, await changes_since(uow, entry, command.id))
 
 
 async def _entry(uow: UnitOfWork, tenant_id: int, entry_id: int | None) -> LedgerEntry:
@@ -87,11 +87,17 @@ async def _refuse_if_not_reversible(uow: UnitOfWork, entry: LedgerEntry) -> None
         raise refusal
 
 
-async def changes_since(uow: UnitOfWork, entry: LedgerEntry) -> list[LedgerEntry]:
-    """Entries posted on the same line after `entry`, oldest first (at most 100)."""
+async def changes_since(uow: UnitOfWork, entry: LedgerEntry, command_id: int) -> list[LedgerEntry]:
+    """Entries posted on the same line after `entry` and before the reversal was asked for
+    (command `command_id`), oldest first (at most 100): a replay answers as the request did."""
+    asked_at = select(Command.created_at).where(Command.id == command_id).scalar_subquery()
     rows = await uow.session.scalars(
         select(LedgerEntry)
-        .where(LedgerEntry.line_id == entry.line_id, LedgerEntry.id > entry.id)
+        .where(
+            LedgerEntry.line_id == entry.line_id,
+            LedgerEntry.id > entry.id,
+            LedgerEntry.created_at < asked_at,
+        )
         .order_by(LedgerEntry.id)
         .limit(MAX_CHANGES_LISTED)
     )

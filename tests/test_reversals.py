@@ -552,6 +552,26 @@ async def test_reversal_refused_at_once_stores_nothing(
 # Idempotency
 
 
+async def test_a_replayed_reversal_lists_the_same_changes_since_as_the_request_did(
+    client, sessions: SessionFactory, settings: Settings
+) -> None:
+    # given a write-off, a later write-off on the same line, and a reversal of the first
+    world = await make_world(sessions, [10000])
+    token = world.token(settings)
+    first = await write_off(client, sessions, token, "wo-a", world.line_ids[0], "10")
+    later = await write_off(client, sessions, token, "wo-b", world.line_ids[0], "5")
+    variables = reverse_input("rev-same", first.entry_id, "duplicate")
+    asked = (await gql(client, REVERSE_ENTRY, variables, token))["data"]["reverseEntry"]
+    command = await wait_final(client, asked["command"]["id"], token)
+    assert command["status"] == "APPLIED"
+    # when the same request is replayed after the reversal was posted
+    replay = (await gql(client, REVERSE_ENTRY, variables, token))["data"]["reverseEntry"]
+    # then it lists what changed before the reversal was asked for, not the reversal itself
+    assert [c["id"] for c in asked["changesSince"]] == [gid("LedgerEntry", later.entry_id)]
+    assert {**replay, "command": None} == {**asked, "command": None}
+    assert replay["command"] == {**asked["command"], "status": "APPLIED"}
+
+
 async def test_replaying_an_applied_reversal_returns_the_same_command(
     client, sessions: SessionFactory, settings: Settings
 ) -> None:
