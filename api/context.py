@@ -12,6 +12,7 @@ from api.auth import Authenticator, AuthError, Principal
 from api.enqueue import Enqueuer
 from api.loaders import Loaders
 from api.pubsub import Broadcaster
+from api.read_snapshot import snapshot_sessions
 from arledger.config import Settings
 from domain.db import Scope, SessionFactory, scoped
 from domain.uow import Publish, UnitOfWork, publish_nowhere
@@ -57,7 +58,7 @@ class Context:
             assert self.principal is not None, "sessions before authentication"
             scope = Scope(self.principal.tenant_id, self.request_id, self.principal.scopes)
             self._sessions = scoped(self.services.session_factory, scope)
-        return self._sessions
+        return snapshot_sessions(self._sessions)  # a query reads one snapshot throughout
 
     def uow(self) -> UnitOfWork:
         """A unit of work in the caller's tenant that publishes what it recorded on commit."""

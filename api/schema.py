@@ -20,6 +20,7 @@ from strawberry.schema.config import StrawberryConfig
 from api.mutations import Mutation
 from api.nodes import NODE_TYPES
 from api.queries import Query
+from api.read_snapshot import ReadSnapshotExtension
 from api.scalars import SCALARS
 from api.subscriptions import Subscription
 from arledger.config import Settings, get_settings
@@ -45,6 +46,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         partial(MaskErrors, should_mask_error=is_unexpected, error_message="Internal error."),
         partial(ParserCache, maxsize=256),
         partial(ValidationCache, maxsize=256),
+        ReadSnapshotExtension,
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)
