@@ -21,6 +21,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.ledger_chain import link
 from domain.models import (
     TRANSACTION_TYPES,
     Account,
@@ -33,6 +34,7 @@ from domain.models import (
     TransactionCode,
     Visit,
 )
+from domain.sql_rows import next_ids
 from domain.tenant_settings import add_default_categories
 
 DEMO_SLUG = "demo"
@@ -246,6 +248,22 @@ async def _insert_ids(session: AsyncSession, model: Any, rows: list[dict[str, An
     return list((await session.scalars(stmt, rows)).all())
 
 
+async def _insert_entries(session: AsyncSession, entries: list[dict[str, Any]]) -> list[int]:
+    """Insert ledger entries hashed onto their accounts' chains, and set the chains' heads."""
+    if not entries:
+        return []
+    entry_ids = await next_ids(session, "ledger_entries_id_seq", len(entries))
+    for entry, entry_id in zip(entries, entry_ids, strict=True):
+        entry["id"] = entry_id
+    heads: dict[int, bytes] = {}
+    link(entries, heads)
+    await session.execute(insert(LedgerEntry), entries)
+    await session.execute(
+        update(Account), [{"id": a, "ledger_chain_hash": head} for a, head in heads.items()]
+    )
+    return entry_ids
+
+
 async def seed_tenant(
     session_factory: async_sessionmaker[AsyncSession],
     slug: str,
@@ -413,7 +431,7 @@ async def _seed_accounts(
                 }
             )
             balance += amount
-    entry_ids = await _insert_ids(session, LedgerEntry, entries)
+    entry_ids = await _insert_entries(session, entries)
     for audit, entry_id in zip(audits, entry_ids, strict=True):
         audit["entry_id"] = entry_id
     if audits:

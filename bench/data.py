@@ -9,6 +9,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
 import asyncpg
 
@@ -16,6 +17,7 @@ from arledger.config import get_settings
 from arledger.tokens import issue_token
 from bench.report import BenchError
 from domain.command_store import fingerprint
+from domain.ledger_chain import link
 
 SCOPES = ["billing.read", "billing.payment.write"]
 
@@ -75,13 +77,7 @@ async def seed_tenant(
             balance_cents,
             lines_per_account,
         )
-        await conn.execute(
-            """INSERT INTO ledger_entries (tenant_id, account_id, visit_id, line_id, kind,
-                                           amount_cents, actor)
-               SELECT tenant_id, account_id, visit_id, id, 'CHARGE', billed_cents, 'bench-seed'
-               FROM charge_lines WHERE tenant_id = $1""",
-            tid,
-        )
+        await _insert_charges(conn, tid)
         await conn.execute(
             """UPDATE charge_lines l SET balance_cents = s.total
                FROM (SELECT line_id, sum(amount_cents) AS total FROM ledger_entries
@@ -105,6 +101,57 @@ async def seed_tenant(
         )
     lines = [(r["id"], r["account_id"]) for r in rows]
     return Tenant(tid, slug, sorted({a for _, a in lines}), lines)
+
+
+CHARGE_COLUMNS = {
+    "id": "bigint",
+    "tenant_id": "bigint",
+    "account_id": "bigint",
+    "visit_id": "bigint",
+    "line_id": "bigint",
+    "kind": "text",
+    "amount_cents": "bigint",
+    "transaction_date": "date",
+    "actor": "text",
+    "prev_hash": "bytea",
+    "entry_hash": "bytea",
+}
+
+
+async def _insert_charges(conn: asyncpg.Connection, tenant_id: int) -> None:
+    """One CHARGE entry per line of the tenant, hashed onto its account's chain."""
+    lines = await conn.fetch(
+        """SELECT l.id, l.account_id, l.visit_id, l.billed_cents, nextval('ledger_entries_id_seq')
+                  AS entry_id FROM charge_lines l WHERE l.tenant_id = $1 ORDER BY l.id""",
+        tenant_id,
+    )
+    entries = [
+        {
+            "id": r["entry_id"],
+            "tenant_id": tenant_id,
+            "account_id": r["account_id"],
+            "visit_id": r["visit_id"],
+            "line_id": r["id"],
+            "kind": "CHARGE",
+            "amount_cents": r["billed_cents"],
+            "transaction_date": date.today(),
+            "actor": "bench-seed",
+        }
+        for r in sorted(lines, key=lambda r: r["entry_id"])
+    ]
+    heads: dict[int, bytes] = {}
+    link(entries, heads)
+    arrays = ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(CHARGE_COLUMNS.values(), 1))
+    await conn.execute(
+        f"INSERT INTO ledger_entries ({', '.join(CHARGE_COLUMNS)}) SELECT * FROM unnest({arrays})",
+        *[[e[name] for e in entries] for name in CHARGE_COLUMNS],
+    )
+    await conn.execute(
+        """UPDATE accounts a SET ledger_chain_hash = u.head
+           FROM unnest($1::bigint[], $2::bytea[]) AS u(id, head) WHERE a.id = u.id""",
+        list(heads),
+        list(heads.values()),
+    )
 
 
 def writeoff_payload(line_id: int, cents: int) -> dict[str, object]:

@@ -3,7 +3,9 @@
 A `LedgerBatch` is the only thing that changes a balance. It works on rows already locked (see
 `domain.locks`): `add` judges nothing, it moves the locked snapshot in memory, one command at a
 time, so each command sees the balances its predecessors left; `flush` writes every entry,
-audit row and balance of the batch in a handful of statements.
+audit row and balance of the batch in a handful of statements. Entries join their accounts' hash
+chains there (`domain.ledger_chain.link`): ids are reserved under the account locks, entries
+hashed in id order, and each account's new head rides on its balance UPDATE.
 """
 
 from dataclasses import dataclass, field
@@ -14,6 +16,7 @@ from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.events import AccountChanged, EntryPosted, LineBalance
+from domain.ledger_chain import link
 from domain.locks import LockedBalances
 from domain.models import Account, ChargeLine, Visit
 from domain.sql_rows import (
@@ -114,6 +117,7 @@ class LedgerBatch:
         audits = iter(a for a in self._audits if "entry_id" not in a)
         for entry, audit, entry_id in zip(self._entries, audits, entry_ids, strict=True):
             entry["id"] = audit["entry_id"] = entry_id
+        self._chain()
         await insert_rows(session, "ledger_entries", ENTRY_COLUMNS, self._entries)
         await self._write_audits(session)
         await self._write_projection(session)
@@ -130,6 +134,13 @@ class LedgerBatch:
             )
             for c in self._changes
         ]
+
+    def _chain(self) -> None:
+        """Hash the entries onto their accounts' chains; the heads move in the locked rows."""
+        heads = {i: a.ledger_chain_hash for i, a in self._locked.accounts.items()}
+        link(self._entries, heads)
+        for account_id, head in heads.items():
+            self._locked.accounts[account_id].ledger_chain_hash = head
 
     async def _write_audits(self, session: AsyncSession) -> None:
         """Insert the audit rows; a reversal's pair of rows name each other."""
@@ -231,18 +242,21 @@ class LedgerBatch:
                     "row_id": i,
                     "balance": locked.accounts[i].balance_cents,
                     "new_version": locked.accounts[i].version,
+                    "head": locked.accounts[i].ledger_chain_hash,
                 }
                 for i in account_ids
             ],
         )
 
 
-async def _bulk_update(session: AsyncSession, model: type, rows: list[dict[str, int]]) -> None:
-    """UPDATE balance (and version, when given) by primary key, one statement for all rows."""
+async def _bulk_update(session: AsyncSession, model: type, rows: list[dict[str, Any]]) -> None:
+    """UPDATE balance (and version and chain head, when given) by primary key, one statement."""
     table = model.__table__  # type: ignore[attr-defined]
     values: dict[str, Any] = {"balance_cents": bindparam("balance")}
     if "new_version" in rows[0]:
         values["version"] = bindparam("new_version")
+    if "head" in rows[0]:
+        values["ledger_chain_hash"] = bindparam("head")
     await session.execute(
         update(table).where(table.c.id == bindparam("row_id")).values(values), rows
     )

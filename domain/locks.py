@@ -58,6 +58,8 @@ class LockedAccount:
     id: int
     balance_cents: int
     version: int
+    ledger_chain_hash: bytes
+    """The head of its hash chain (`domain.ledger_chain`); the batch moves it as it posts."""
 
 
 @dataclass
@@ -144,7 +146,7 @@ async def lock_lines(
     account_ids = sorted({a for _, a in pairs})
     visit_ids = sorted({v for v, _ in pairs})
     accounts = await session.execute(
-        select(Account.id, Account.balance_cents, Account.version)
+        select(Account.id, Account.balance_cents, Account.version, Account.ledger_chain_hash)
         .where(among(Account.id, account_ids))
         .order_by(Account.id)
         .with_for_update()

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -203,6 +204,10 @@ class Account(Base):
     name: Mapped[str] = mapped_column(String(200))
     balance_cents: Mapped[int] = mapped_column(BigInteger, server_default="0")
     version: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    ledger_chain_hash: Mapped[bytes] = mapped_column(
+        LargeBinary, server_default=text(r"'\x" + "00" * 32 + "'::bytea")
+    )
+    """The head of the account's hash chain: its last ledger entry's `entry_hash`."""
 
 
 class Visit(Base):
@@ -326,6 +331,10 @@ class LedgerEntry(Base):
     actor: Mapped[str] = mapped_column(String(200))
     reverses_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
     transaction_id: Mapped[int | None] = mapped_column(BigInteger)
+    prev_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    """The account's previous entry's `entry_hash` (zeros for its first; `domain.ledger_chain`)."""
+    entry_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    """SHA-256 of `prev_hash` and the entry's canonical encoding (`domain.ledger_chain`)."""
     created_at: Mapped[datetime] = _created()
 
 

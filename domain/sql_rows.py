@@ -27,6 +27,8 @@ ENTRY_COLUMNS = {
     "actor": "TEXT",
     "reverses_entry_id": "BIGINT",
     "transaction_id": "BIGINT",
+    "prev_hash": "BYTEA",
+    "entry_hash": "BYTEA",
 }
 AUDIT_COLUMNS = {
     "tenant_id": "BIGINT",

@@ -9,8 +9,32 @@ from dataclasses import dataclass
 from sqlalchemy import BigInteger, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.ledger_chain import ZERO_HASH
+
 LIMIT = 50
 """At most this many offending rows are reported per check."""
+
+ZERO = f"'\\x{ZERO_HASH.hex()}'::bytea"
+CHAIN_SQL = (
+    "WITH chain AS (SELECT e.id, e.account_id, e.prev_hash, e.entry_hash, "
+    " arledger_entry_hash(e.prev_hash, e) AS recomputed, "
+    f" COALESCE(lag(e.entry_hash) OVER w, {ZERO}) AS predecessor, "
+    " lead(e.id) OVER w IS NULL AS is_last "
+    " FROM ledger_entries e WHERE :tenant IS NULL OR e.tenant_id = :tenant "
+    " WINDOW w AS (PARTITION BY e.account_id ORDER BY e.id)) "
+    "SELECT c.account_id, c.id AS entry_id, "
+    " 'hash does not match the entry''s fields (entry changed)' AS problem "
+    "FROM chain c WHERE c.entry_hash <> c.recomputed "
+    "UNION ALL SELECT c.account_id, c.id, "
+    " 'previous hash is not the hash of the entry before it (entry missing, moved or changed)' "
+    "FROM chain c WHERE c.prev_hash <> c.predecessor "
+    "UNION ALL SELECT a.id, c.id, "
+    " 'account head is not its last entry''s hash (entry missing or head changed)' "
+    "FROM accounts a LEFT JOIN chain c ON c.account_id = a.id AND c.is_last "
+    "WHERE (:tenant IS NULL OR a.tenant_id = :tenant) "
+    f"AND a.ledger_chain_hash <> COALESCE(c.entry_hash, {ZERO}) "
+    "ORDER BY 1, 2"
+)
 
 
 @dataclass(frozen=True)
@@ -21,6 +45,11 @@ class Check:
 
 
 CHECKS = (
+    Check(
+        "ledger_chain",
+        "each account's ledger entries form an unbroken hash chain ending at its head",
+        CHAIN_SQL,
+    ),
     Check(
         "line_balance",
         "a line's balance equals the sum of its ledger entries",
@@ -124,9 +153,19 @@ class Finding:
     check: str
     description: str
     row: tuple[object, ...]
+    columns: tuple[str, ...] = ()
+    """The names of `row`'s values."""
+
+    @property
+    def named(self) -> str:
+        """The row as `name=value, …` (positional when the names are unknown)."""
+        if len(self.columns) != len(self.row):
+            return ", ".join(map(str, self.row))
+        pairs = zip(self.columns, self.row, strict=True)
+        return ", ".join(f"{name}={value}" for name, value in pairs)
 
     def __str__(self) -> str:
-        return f"{self.check}: {self.description} — violated by {self.row}"
+        return f"{self.check}: {self.description} — violated by ({self.named})"
 
 
 async def verify(session: AsyncSession, tenant_id: int | None = None) -> list[Finding]:
@@ -138,5 +177,6 @@ async def verify(session: AsyncSession, tenant_id: int | None = None) -> list[Fi
                 bindparam("tenant", tenant_id, type_=BigInteger)
             )
         )
-        findings += [Finding(check.name, check.description, tuple(row)) for row in rows]
+        columns = tuple(rows.keys())
+        findings += [Finding(check.name, check.description, tuple(row), columns) for row in rows]
     return findings
