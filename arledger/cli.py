@@ -1,5 +1,6 @@
 """The `arledger` command line: migrate, seed, tokens, the API, the worker, `make dev` and
-bulk jobs (`arledger bulk …`, see `arledger.bulk_cli`).
+bulk jobs (`arledger bulk …`, see `arledger.bulk_cli`) and `arledger verify` (the correctness
+oracle, see `arledger.verify_cli`).
 
 Heavy modules (SQLAlchemy engines, uvicorn, Celery, the GraphQL schema) are imported inside
 the subcommand that needs them, so `arledger token` stays fast.
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from arledger.bulk_cli import add_bulk_command
 from arledger.config import get_settings
+from arledger.verify_cli import add_verify_command
 
 
 def _migrate(args: argparse.Namespace) -> None:
@@ -130,6 +132,7 @@ def _parser() -> argparse.ArgumentParser:
     command("export-schema", _export_schema, "Print the GraphQL schema (SDL).")
     command("dev", _dev, "Run the whole stack locally until Ctrl-C.")
     add_bulk_command(sub)
+    add_verify_command(sub)
     return parser
 
 
