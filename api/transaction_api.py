@@ -143,6 +143,7 @@ class TransactionMutation:
             row = await transaction_service.add_application(
                 uow,
                 tenant_id=who.tenant_id,
+                actor=who.actor,
                 scopes=who.scopes,
                 transaction_id=_txn(input.transaction_id),
                 account_number=input.account_number,
@@ -163,6 +164,7 @@ class TransactionMutation:
             row = await transaction_service.change_application(
                 uow,
                 tenant_id=who.tenant_id,
+                actor=who.actor,
                 scopes=who.scopes,
                 application_id=_application(input.application_id),
                 amount=input.amount,
@@ -181,6 +183,7 @@ class TransactionMutation:
             row = await transaction_service.remove_application(
                 uow,
                 tenant_id=who.tenant_id,
+                actor=who.actor,
                 scopes=who.scopes,
                 application_id=_application(application_id),
             )

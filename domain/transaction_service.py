@@ -24,6 +24,7 @@ from domain.models import (
     Visit,
 )
 from domain.money import positive_cents
+from domain.transaction_audit import audit_application, audit_transaction
 from domain.transactions import EFFECTS
 from domain.uow import UnitOfWork
 
@@ -75,6 +76,9 @@ async def create_transaction(
     session.add(transaction)
     await session.flush()
     await session.refresh(transaction)
+    audit_transaction(
+        uow, transaction, actor, "TRANSACTION_CREATED", {"amount": cents, "payer": payer.id}
+    )
     return transaction
 
 
@@ -133,6 +137,7 @@ async def add_application(
     uow: UnitOfWork,
     *,
     tenant_id: int,
+    actor: str,
     scopes: frozenset[str],
     transaction_id: int | None,
     account_number: str,
@@ -169,6 +174,7 @@ async def add_application(
     )
     uow.session.add(application)
     await uow.session.flush()
+    audit_application(uow, transaction, application, actor, "APPLICATION_ADDED")
     return application
 
 
@@ -218,6 +224,7 @@ async def change_application(
     uow: UnitOfWork,
     *,
     tenant_id: int,
+    actor: str,
     scopes: frozenset[str],
     application_id: int | None,
     amount: str,
@@ -233,18 +240,26 @@ async def change_application(
     if problems:
         raise DomainError(*problems)
     assert cents is not None
+    before = {"amount": application.amount_cents, "contractual": application.contractual_cents}
     application.amount_cents, application.contractual_cents = cents, contractual
     await uow.session.flush()
+    audit_application(uow, transaction, application, actor, "APPLICATION_CHANGED", before)
     return application
 
 
 async def remove_application(
-    uow: UnitOfWork, *, tenant_id: int, scopes: frozenset[str], application_id: int | None
+    uow: UnitOfWork,
+    *,
+    tenant_id: int,
+    actor: str,
+    scopes: frozenset[str],
+    application_id: int | None,
 ) -> Transaction:
     """Remove an application while its transaction is work in progress."""
     application = await _application(uow, tenant_id, application_id)
     transaction = await editable(uow, tenant_id, application.transaction_id)
     require_type_scope(transaction.type, scopes)
+    audit_application(uow, transaction, application, actor, "APPLICATION_REMOVED")
     await uow.session.delete(application)
     await uow.session.flush()
     return transaction

@@ -4,7 +4,8 @@ carried and the request id (the caller's `X-Request-ID`, echoed back).
 
 For each mutation the set is what the request left (`audit_rows.request_id`): for one that the
 worker applies, one row per ledger entry its command (or its bulk job's chunks) wrote, paired
-for reversals; for a settings mutation, the one row the request wrote. A replay under the same
+for reversals; for a settings or work-in-progress transaction mutation, the one row the
+request wrote (what changed, amounts in cents). A replay under the same
 idempotency key adds none; a refused request adds none and changes nothing. And when the audit
 write itself fails, the effect is rolled back with it: no entries, no balance change.
 """
@@ -172,41 +173,57 @@ async def _payment(run: Run, amount: str, contractual: str | None = None) -> dic
 
 async def _create_transaction(run: Run) -> list[tuple[Any, ...]]:
     create = {"payerId": await run.payer_with_codes(), "type": "PY", "amount": "30.00"}
-    await run.mutate(CREATE_TRANSACTION, {"input": create}, replayable=False)
+    created = await run.mutate(CREATE_TRANSACTION, {"input": create}, replayable=False)
     run.refuse_with(
         CREATE_TRANSACTION, {"input": {**create, "amount": "-1"}}, ("amount", "AMOUNT_NOT_POSITIVE")
     )
-    return []
+    txn = pk(created["transaction"]["id"])
+    details = {"transaction": txn, "type": "PY", "amount": 3000, "payer": pk(create["payerId"])}
+    return [("TRANSACTION_CREATED", None, None, None, None, None, None, details)]
 
 
 async def _add_application(run: Run) -> list[tuple[Any, ...]]:
     create = {"payerId": await run.payer_with_codes(), "type": "PY", "amount": "30.00"}
     txn = (await run.setup(CREATE_TRANSACTION, {"input": create}))["transaction"]["id"]
     add = {"transactionId": txn, "accountNumber": "A1", "amount": "30.00"}
-    await run.mutate(ADD_APPLICATION, {"input": add}, replayable=False)
+    added = await run.mutate(ADD_APPLICATION, {"input": add}, replayable=False)
     run.refuse_with(
         ADD_APPLICATION, {"input": {**add, "amount": "abc"}}, ("amount", "INVALID_AMOUNT")
     )
-    return []
+    application = pk(added["transaction"]["applications"][0]["id"])
+    return [_application_row("APPLICATION_ADDED", txn, application, 3000)]
+
+
+def _application_row(
+    action: str, txn: str, application: int, amount: int, **before: Any
+) -> tuple[Any, ...]:
+    """The audit row of a change to a work-in-progress application (no line, no balances)."""
+    details = {"transaction": pk(txn), "type": "PY", "application": application}
+    details |= {"amount": amount, "contractual": None, **before}
+    return (action, None, None, None, None, None, None, details)
 
 
 async def _change_application(run: Run) -> list[tuple[Any, ...]]:
-    application = (await _payment(run, "30.00"))["applications"][0]["id"]
+    payment = await _payment(run, "30.00")
+    application = payment["applications"][0]["id"]
     change = {"applicationId": application, "amount": "20.00"}
     await run.mutate(CHANGE_APPLICATION, {"input": change}, replayable=False)
     run.refuse_with(
         CHANGE_APPLICATION, {"input": {**change, "amount": "0"}}, ("amount", "AMOUNT_NOT_POSITIVE")
     )
-    return []
+    before = {"amount": 3000, "contractual": None}
+    changed = _application_row("APPLICATION_CHANGED", payment["id"], pk(application), 2000)
+    return [(*changed[:-1], {**changed[-1], "before": before})]
 
 
 async def _remove_application(run: Run) -> list[tuple[Any, ...]]:
-    application = (await _payment(run, "30.00"))["applications"][0]["id"]
+    payment = await _payment(run, "30.00")
+    application = payment["applications"][0]["id"]
     await run.mutate(REMOVE_APPLICATION, {"id": application}, replayable=False)
     run.refuse_with(
         REMOVE_APPLICATION, {"id": application}, ("applicationId", "APPLICATION_NOT_FOUND")
     )
-    return []
+    return [_application_row("APPLICATION_REMOVED", payment["id"], pk(application), 3000)]
 
 
 POSTED = [
