@@ -16,9 +16,10 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-from api.auth import Authenticator, AuthError
+from api.auth import Authenticator, AuthError, RefusingWebSocketAdapter, refuse
 from api.context import Context, Services
 from api.enqueue import Enqueuer
+from api.limits import RequestLimits
 from api.pubsub import Broadcaster
 from api.request_id import RequestIdMiddleware, request_id_of
 from api.schema import build_schema
@@ -32,6 +33,7 @@ class ArledgerGraphQL(GraphQL[Context, None]):
     """Builds the context; websockets authenticate in `connection_init`."""
 
     services: Services
+    websocket_adapter_class = RefusingWebSocketAdapter
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         context = Context(
@@ -57,6 +59,7 @@ class ArledgerGraphQL(GraphQL[Context, None]):
                 str(token) if token else None
             )
         except AuthError as error:
+            refuse(context.request, error)
             raise ConnectionRejectionError({"code": error.code}) from error
 
 
@@ -65,7 +68,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     graphql = ArledgerGraphQL(
         build_schema(settings),
-        graphql_ide="graphiql" if settings.graphiql else None,
+        graphql_ide="graphiql" if settings.graphiql_enabled else None,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_seconds),
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
@@ -106,5 +109,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             WebSocketRoute("/graphql", graphql),
         ],
         lifespan=lifespan,
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[
+            Middleware(RequestLimits, max_bytes=settings.max_request_bytes),
+            Middleware(RequestIdMiddleware),
+        ],
     )

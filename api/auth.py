@@ -2,11 +2,12 @@
 
 from dataclasses import dataclass
 
-import jwt
 from sqlalchemy import select, text
+from starlette.requests import HTTPConnection
+from strawberry.asgi import ASGIWebSocketAdapter
 
 from arledger.config import Settings
-from arledger.tokens import decode_token
+from arledger.tokens import TokenError, TokenVerifier
 from domain.db import SessionFactory
 from domain.models import Tenant
 
@@ -23,7 +24,8 @@ class Principal:
 
 
 class AuthError(Exception):
-    """Authentication failed; `code` is UNAUTHENTICATED or TOKEN_EXPIRED."""
+    """Authentication failed: `code` is UNAUTHENTICATED (no token), UNKNOWN_TENANT, or the
+    token's own refusal (TOKEN_EXPIRED, TOKEN_BAD_SIGNATURE, … see `arledger.tokens`)."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -34,26 +36,21 @@ class Authenticator:
     """Turns a bearer token into a `Principal`; remembers tenant slugs it has resolved."""
 
     def __init__(self, settings: Settings, session_factory: SessionFactory) -> None:
-        self._settings = settings
+        self._verifier = TokenVerifier(settings)
         self._sessions = session_factory
         self._tenants: dict[str, int] = {}
 
     async def principal(self, authorization: str | None) -> Principal:
         """Validate `Bearer <jwt>` (or a bare token) and resolve its tenant."""
-        if not authorization:
+        token = _bearer(authorization or "")
+        if not token:
             raise AuthError("UNAUTHENTICATED", "A bearer token is required.")
-        token = authorization.removeprefix("Bearer ").strip()
         try:
-            claims = decode_token(self._settings, token)
-        except jwt.ExpiredSignatureError as error:
-            raise AuthError("TOKEN_EXPIRED", "The token has expired.") from error
-        except jwt.InvalidTokenError as error:
-            raise AuthError("UNAUTHENTICATED", "The token is not valid.") from error
-        if not claims.get("sub") or not claims.get("tenant"):
-            raise AuthError("UNAUTHENTICATED", "The token names no subject or tenant.")
-        tenant_id = await self._tenant_id(str(claims["tenant"]))
-        scopes = frozenset(str(claims.get("scope", "")).split())
-        return Principal(tenant_id, str(claims["sub"]), scopes)
+            claims = await self._verifier.verify(token)
+        except TokenError as error:
+            raise AuthError(error.code, error.message) from error
+        tenant_id = await self._tenant_id(claims.tenant)
+        return Principal(tenant_id, claims.subject, claims.scopes)
 
     async def _tenant_id(self, slug: str) -> int:
         if slug not in self._tenants:
@@ -62,6 +59,26 @@ class Authenticator:
                 await session.execute(_NAME_TENANT, {"slug": slug})
                 found = await session.scalar(select(Tenant.id).where(Tenant.slug == slug))
             if found is None:
-                raise AuthError("UNAUTHENTICATED", "The token's tenant is unknown.")
+                raise AuthError("UNKNOWN_TENANT", "The token's tenant is unknown.")
             self._tenants[slug] = found
         return self._tenants[slug]
+
+
+def _bearer(authorization: str) -> str:
+    """The token of `Bearer <token>` (scheme in any case), or the whole value when bare."""
+    scheme, _, rest = authorization.strip().partition(" ")
+    return rest.strip() if scheme.lower() == "bearer" else scheme
+
+
+class RefusingWebSocketAdapter(ASGIWebSocketAdapter):
+    """Closes a connection whose `connection_init` was refused with 4403 and a reason naming
+    the refusal's code (`Forbidden: TOKEN_EXPIRED`), as set by `refuse`."""
+
+    async def close(self, code: int, reason: str) -> None:
+        refused = getattr(self.ws.state, "auth_refusal", None)
+        await super().close(code, f"Forbidden: {refused}" if code == 4403 and refused else reason)
+
+
+def refuse(websocket: HTTPConnection, error: AuthError) -> None:
+    """Remember why this websocket's connection_init is refused, for its close reason."""
+    websocket.state.auth_refusal = error.code

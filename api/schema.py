@@ -1,5 +1,12 @@
-"""The schema with its validation limits (depth, aliases, tokens, optional introspection)."""
+"""The schema with its validation limits (depth, aliases, tokens, batch size, introspection).
 
+Production mode also turns introspection off and strips graphql-core's "Did you mean …?"
+suggestions, which would otherwise spell out field, argument, type and enum names.
+"""
+
+import contextlib
+import re
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
@@ -15,7 +22,7 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     ValidationCache,
 )
-from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.config import BatchingConfig, StrawberryConfig
 
 from api.mutations import Mutation
 from api.nodes import NODE_TYPES
@@ -32,6 +39,49 @@ def is_unexpected(error: GraphQLError) -> bool:
     return original is not None and not isinstance(original, GraphQLError)
 
 
+SUGGESTION = re.compile(r" ?Did you mean [^?]*\?")
+"""graphql-core's hint; the names it quotes never contain a question mark."""
+
+
+def has_suggestion(error: GraphQLError) -> bool:
+    return SUGGESTION.search(error.message) is not None
+
+
+class HideSuggestions(MaskErrors):
+    """Removes "Did you mean …?" hints from every error, validation and execution alike."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=has_suggestion)
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        return GraphQLError(
+            SUGGESTION.sub("", error.message),
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions=error.extensions,
+        )
+
+
+class SafeParserCache(ParserCache):
+    """`ParserCache` that leaves a document it cannot parse to strawberry's own parse.
+
+    `ParserCache` parses in its hook, outside the `try` that turns a syntax error into a
+    result; on a subscription the error escaped, the client got a bare `complete` and the
+    server logged a traceback. Strawberry now reports it: an error over HTTP, a 4400 close over
+    graphql-transport-ws.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        with contextlib.suppress(GraphQLError):
+            context.graphql_document = self.cached_parse_document(
+                context.query, **context.parse_options
+            )
+        yield
+
+
 def build_schema(settings: Settings) -> strawberry.Schema:
     """The schema, limited as `settings` say."""
     # Factories, not instances: each operation gets fresh extension state. The limit rules
@@ -44,19 +94,25 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         partial(AddValidationRules, rules),
         partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
         partial(MaskErrors, should_mask_error=is_unexpected, error_message="Internal error."),
-        partial(ParserCache, maxsize=256),
+        partial(SafeParserCache, maxsize=256),
         partial(ValidationCache, maxsize=256),
         ReadSnapshotExtension,
     ]
-    if not settings.introspection:
+    if not settings.introspection_enabled:
         extensions.append(DisableIntrospection)
+    if settings.production:
+        extensions.append(HideSuggestions)
+    batching = settings.max_batch_operations
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
         types=list(dict.fromkeys(t for _, t in NODE_TYPES.values())),
-        config=StrawberryConfig(scalar_map=SCALARS),
+        config=StrawberryConfig(
+            scalar_map=SCALARS,
+            batching_config=BatchingConfig(max_operations=batching) if batching else None,
+        ),
     )
 
 

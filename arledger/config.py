@@ -1,17 +1,19 @@
 """Process configuration, read from the environment (and `.env`) by pydantic-settings."""
 
 from functools import lru_cache
-from typing import Self
+from typing import Literal, Self
 from urllib.parse import quote, urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from arledger.tokens import DEV_SECRET, setting_problems
+
 
 class Settings(BaseSettings):
     """Every knob arledger reads. Environment names are the upper-cased field names."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/arledger"
     """The owner's connection: migrations only (and tests). The services connect as roles
@@ -25,7 +27,7 @@ class Settings(BaseSettings):
     (every tenant). Default: `database_url` with that user and `WORKER_DATABASE_PASSWORD`."""
     worker_database_password: str = ""
     redis_url: str = "redis://127.0.0.1:6379/0"
-    jwt_secret: str = Field(default="dev-only-secret-change-me-0123456789abcdef", min_length=32)
+    jwt_secret: str = Field(default=DEV_SECRET, min_length=32)
     jwt_issuer: str = "arledger"
     jwt_audience: str = "arledger"
     introspection: bool = True
@@ -49,6 +51,40 @@ class Settings(BaseSettings):
     bulk_chunk_size: int = Field(default=500, ge=1, le=20_000)
     db_pool_size: int = 10
     log_level: str = "INFO"
+    # Production mode, token verification and request limits (issue 7).
+    arledger_env: Literal["development", "production"] = "development"
+    """`production`: no introspection, no GraphiQL, no schema hints in errors, asymmetric
+    tokens only (keys from `jwt_jwks_url` or `jwt_public_key`), the dev secret refused."""
+    jwt_algorithms: str = "HS256"
+    """Accepted `alg` values, comma-separated (e.g. `RS256,ES256`); HS* only in development."""
+    jwt_jwks_url: str = ""
+    jwt_public_key: str = ""
+    """One PEM public key (`\\n` escapes allowed), instead of a JWKS URL."""
+    jwt_jwks_cache_seconds: float = Field(default=300.0, gt=0)
+    jwt_leeway_seconds: int = Field(default=0, ge=0, le=300)
+    max_batch_operations: int = Field(default=10, ge=0, le=100)
+    """Operations in one batched HTTP request (a JSON array); 0 turns batching off."""
+    max_request_bytes: int = Field(default=256 * 1024, ge=1024)
+    """Largest HTTP request body (413 beyond) and websocket message (closed 1009 beyond)."""
+
+    @model_validator(mode="after")
+    def _token_settings(self) -> Self:
+        """Misconfigured token verification stops the process at startup, every problem named."""
+        if problems := setting_problems(self):
+            raise ValueError("token settings:" + "".join(f"\n  - {p}" for p in problems))
+        return self
+
+    @property
+    def production(self) -> bool:
+        return self.arledger_env == "production"
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return self.introspection and not self.production
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return self.graphiql and not self.production
 
     @model_validator(mode="after")
     def _service_connections(self) -> Self:

@@ -31,11 +31,11 @@ OTHER_SECRET = "not-the-server-secret-0123456789abcdef"
 # `missing_scope` means a valid token of the right tenant lacking the operation's scope.
 DENIED = [
     pytest.param("none", "UNAUTHENTICATED", id="no-token"),
-    pytest.param("garbage", "UNAUTHENTICATED", id="not-a-jwt"),
-    pytest.param("bad_signature", "UNAUTHENTICATED", id="bad-signature"),
-    pytest.param("unsigned", "UNAUTHENTICATED", id="alg-none"),
-    pytest.param("wrong_audience", "UNAUTHENTICATED", id="wrong-audience"),
-    pytest.param("unknown_tenant", "UNAUTHENTICATED", id="unknown-tenant"),
+    pytest.param("garbage", "TOKEN_MALFORMED", id="not-a-jwt"),
+    pytest.param("bad_signature", "TOKEN_BAD_SIGNATURE", id="bad-signature"),
+    pytest.param("unsigned", "TOKEN_UNSIGNED", id="alg-none"),
+    pytest.param("wrong_audience", "TOKEN_WRONG_AUDIENCE", id="wrong-audience"),
+    pytest.param("unknown_tenant", "UNKNOWN_TENANT", id="unknown-tenant"),
     pytest.param("expired", "TOKEN_EXPIRED", id="expired"),
     pytest.param("missing_scope", "FORBIDDEN", id="missing-scope"),
 ]
@@ -483,8 +483,8 @@ async def test_subscription_with_bad_token_is_closed_4403(
         await init(ws, token)
         with contextlib.suppress(ConnectionClosed):
             await subscribe(ws, name, subscription_id(name, seeded))
-        # then the socket is closed 4403 without an ack or any data
-        assert await closed(ws) == (4403, "Forbidden")
+        # then the socket is closed 4403, naming the refusal, without an ack or any data
+        assert await closed(ws) == (4403, f"Forbidden: {code}")
 
 
 @pytest.mark.parametrize("name", list(SUBSCRIPTIONS))
