@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 from starlette.requests import HTTPConnection
 from strawberry.asgi import ASGIWebSocketAdapter
 
@@ -54,10 +55,15 @@ class Authenticator:
 
     async def _tenant_id(self, slug: str) -> int:
         if slug not in self._tenants:
-            async with self._sessions() as session, session.begin():
-                # Row-level security shows the API only the tenant row it names by slug.
-                await session.execute(_NAME_TENANT, {"slug": slug})
-                found = await session.scalar(select(Tenant.id).where(Tenant.slug == slug))
+            try:
+                async with self._sessions() as session, session.begin():
+                    # Row-level security shows the API only the tenant row it names by slug.
+                    await session.execute(_NAME_TENANT, {"slug": slug})
+                    found = await session.scalar(select(Tenant.id).where(Tenant.slug == slug))
+            except (DBAPIError, OSError) as error:  # an outage, not a bad token
+                raise AuthError(
+                    "AUTH_UNAVAILABLE", "The tenant directory is unavailable; try again."
+                ) from error
             if found is None:
                 raise AuthError("UNKNOWN_TENANT", "The token's tenant is unknown.")
             self._tenants[slug] = found

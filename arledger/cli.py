@@ -74,6 +74,7 @@ def _api(args: argparse.Namespace) -> None:
         host=args.host,
         port=args.port,
         ws="websockets-sansio",
+        ws_max_size=get_settings().max_request_bytes,
         log_level=get_settings().log_level.lower(),
     )
 

@@ -11,9 +11,10 @@ import jwt
 import pytest
 from pydantic import ValidationError
 
+from api.auth import Authenticator, AuthError
 from arledger.config import Settings
-from arledger.tokens import DEV_SECRET, TokenError, TokenVerifier
-from domain.db import SessionFactory
+from arledger.tokens import DEV_SECRET, TokenError, TokenVerifier, issue_token
+from domain.db import SessionFactory, make_engine, make_session_factory
 from tests.factories import World, make_world
 from tests.prod_server import (
     SigningKey,
@@ -393,3 +394,23 @@ def test_production_settings_turn_introspection_and_graphiql_off_whatever_the_fl
     )
     development = Settings(introspection=True, graphiql=True)
     assert (development.introspection_enabled, development.graphiql_enabled) == (True, True)
+
+
+async def test_a_database_outage_during_the_tenant_lookup_is_auth_unavailable(
+    settings: Settings,
+) -> None:
+    # given an authenticator whose database cannot be reached (nothing listens on port 1)
+    engine = make_engine("postgresql+asyncpg://arledger_api@127.0.0.1:1/arledger", pool_size=1)
+    authenticator = Authenticator(settings, make_session_factory(engine))
+    token = issue_token(settings, tenant="any-tenant", scopes=["billing.read"])
+    try:
+        # when a valid token arrives
+        with pytest.raises(AuthError) as refused:
+            await authenticator.principal(f"Bearer {token}")
+    finally:
+        await engine.dispose()
+    # then it is an outage the client may retry, not a bad token
+    assert (refused.value.code, str(refused.value)) == (
+        "AUTH_UNAVAILABLE",
+        "The tenant directory is unavailable; try again.",
+    )
