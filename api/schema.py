@@ -24,12 +24,14 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import BatchingConfig, StrawberryConfig
 
+from api.error_codes import ErrorCodes
 from api.mutations import Mutation
 from api.nodes import NODE_TYPES
 from api.queries import Query
 from api.read_snapshot import ReadSnapshotExtension
 from api.scalars import SCALARS
 from api.subscriptions import Subscription
+from api.text_input import RefuseUnstorableText
 from arledger.config import Settings, get_settings
 
 
@@ -91,6 +93,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
     ]
     extensions: list[Any] = [
+        ErrorCodes,  # first: it sees the result after every other extension
+        RefuseUnstorableText,
         partial(AddValidationRules, rules),
         partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
         partial(MaskErrors, should_mask_error=is_unexpected, error_message="Internal error."),
