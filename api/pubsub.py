@@ -1,6 +1,9 @@
 """One Redis pub/sub connection per API process, fanned out to in-process subscribers.
 
-Redis pub/sub is at-most-once; subscribers use the per-account version to notice gaps.
+Redis pub/sub is at-most-once; subscribers use the per-account version to notice gaps. A lost
+connection is re-established (and every channel pattern subscribed again) by redis-py itself
+when it can, else by `_run`, every half second while Redis is down; what was published in the
+meantime is lost to this process's subscribers (they re-query on a gap).
 """
 
 import asyncio
@@ -58,8 +61,8 @@ class Broadcaster:
                 await self._consume()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("pubsub_reconnect")
+            except Exception as error:  # one line: a rendered traceback would stall the loop
+                log.warning("pubsub_reconnect", error=f"{type(error).__name__}: {error}")
                 await asyncio.sleep(0.5)
 
     async def _consume(self) -> None:

@@ -103,12 +103,15 @@ async def rollback_sessions(engine: AsyncEngine) -> AsyncIterator[SessionFactory
         await outer.rollback()
 
 
-def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+def _spawn(
+    args: list[str], log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start `python <args>` in its own process group (`env`: this process's when None)."""
     with log.open("wb") as out:
         return subprocess.Popen(
             [sys.executable, *args],
             cwd=ROOT,
-            env=dict(os.environ),
+            env=dict(os.environ) if env is None else env,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -132,9 +135,14 @@ class Worker:
     the worker must start it again (in a `finally`): the session keeps it running.
     """
 
-    def __init__(self, queue: str, logs: Path) -> None:
+    def __init__(
+        self, queue: str, logs: Path, env: dict[str, str] | None = None, concurrency: int = 2
+    ) -> None:
         self._queue = queue
         self._logs = logs
+        self._concurrency = concurrency
+        self.env = env
+        """The environment of the next `start` (this process's when None)."""
         self._starts = 0
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -160,7 +168,7 @@ class Worker:
                 "-Q",
                 self._queue,
                 "-c",
-                "2",
+                str(self._concurrency),
                 "-B",
                 "-s",
                 str(self._logs / f"beat-schedule-{self._starts}"),
@@ -170,7 +178,14 @@ class Worker:
                 "--without-mingle",
             ],
             self.log,
+            self.env,
         )
+
+    @property
+    def pid(self) -> int:
+        """The main process's pid."""
+        assert self._process is not None
+        return self._process.pid
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Send `sig` to the worker's whole process group and wait for the main process."""
@@ -242,3 +257,7 @@ def celery_app(settings: Settings) -> Iterator[Celery]:
     app = make_celery()
     yield app
     app.close()
+
+
+# The fault tests' dedicated stack (imported last: tests.fault_stack imports this module).
+from tests.fault_stack import fault_engine, fault_sessions, fault_stack  # noqa: E402, F401
