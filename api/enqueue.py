@@ -41,7 +41,7 @@ class Enqueuer:
     async def apply_command(self, command_id: int) -> None:
         """Make sure a wake-up for `command_id` (already committed) is sent soon."""
         if self._crash:
-            os._exit(1)
+            _exit()
         self._latest = command_id
         if self._sender is None or self._sender.done():
             self._sender = asyncio.create_task(self._send_pending())
@@ -49,7 +49,7 @@ class Enqueuer:
     async def apply_bulk(self, command_id: int) -> None:
         """Send `apply_bulk(id)` for a bulk job's planning command (each its own message)."""
         if self._crash:
-            os._exit(1)
+            _exit()
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(
@@ -82,3 +82,9 @@ class Enqueuer:
 
 def _failed(command_id: int, error: Exception) -> None:
     log.warning("enqueue_failed", command_id=command_id, error=f"{type(error).__name__}: {error}")
+
+
+def _exit() -> None:
+    """The failpoint: say so on stderr (unbuffered), then die without any cleanup."""
+    os.write(2, b"ARLEDGER_FAILPOINT after_commit_before_enqueue: exiting\n")
+    os._exit(1)

@@ -163,14 +163,23 @@ class FaultStack:
                     raise RuntimeError(log.read_text()) from None
                 time.sleep(0.1)
 
-    def api_exited(self) -> bool:
-        return self._api is not None and self._api.poll() is not None
+    def api_exited(self, within: float = 0.0) -> bool:
+        """Whether the API process has exited (waiting up to `within` seconds for it)."""
+        assert self._api is not None
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._api.wait(within)
+        return self._api.poll() is not None
 
     def api_stop(self) -> None:
         if self._api is not None:
             if self._api.poll() is None:
                 _stop(self._api)
             self._api = None
+
+    def logs(self, kind: str) -> str:
+        """Everything every process of this `kind` ("worker", "api") of this stack logged."""
+        logs = sorted(self.root.glob(f"{kind}-*.log"))
+        return "".join(log.read_text(errors="replace") for log in logs)
 
     def restart_worker(self, **extra_env: str) -> None:
         """Kill the worker (if running) and start a fresh one with `extra_env`."""

@@ -45,6 +45,7 @@ class Runtime:
 
     async def _publish(self, command_ids: Sequence[int], events: Sequence[Event]) -> None:
         if self.failpoint == "after_commit_before_publish":
+            os.write(2, b"ARLEDGER_FAILPOINT after_commit_before_publish: exiting\n")
             os._exit(1)
         await self.publisher.publish(events)
         try:
