@@ -163,6 +163,11 @@ class FaultStack:
                     raise RuntimeError(log.read_text()) from None
                 time.sleep(0.1)
 
+    @property
+    def api_pid(self) -> int:
+        assert self._api is not None
+        return self._api.pid
+
     def api_exited(self, within: float = 0.0) -> bool:
         """Whether the API process has exited (waiting up to `within` seconds for it)."""
         assert self._api is not None

@@ -65,6 +65,7 @@ async def test_redis_killed_with_commands_in_flight_loses_nothing_accepted(
 ) -> None:
     # given write-offs flowing over HTTP to the fault stack
     world = await make_world(fault_sessions, [LINE_CENTS] * 5)
+    worker_pid = fault_stack.worker.pid
     async with httpx.AsyncClient(base_url=fault_stack.api_url, timeout=30) as http:
         client = Client(http, world, world.token(fault_stack.settings), rng)
         flowing = asyncio.create_task(client.run(lanes=2))
@@ -90,7 +91,8 @@ async def test_redis_killed_with_commands_in_flight_loses_nothing_accepted(
     took = await wait_settled(fault_sessions, world.tenant_id, within=30)
     print(f"seed {SEED}: {client.keys} write-offs, {accepted_while_down} while Redis was down")
     print(f"all applied {took:.1f} s after the last one was accepted")
-    assert fault_stack.worker.running
+    assert fault_stack.worker.running and fault_stack.worker.pid == worker_pid
+    assert not fault_stack.api_exited()
     assert await outcomes(fault_sessions, world.tenant_id) == Counter({("APPLIED", 1): client.keys})
     assert await line_balances(fault_sessions, world.line_ids) == client.expected
     assert await findings(fault_sessions, world.tenant_id) == []

@@ -12,6 +12,7 @@ from domain import apply as applying
 from domain import command_store, republish
 from domain.bulk_apply import apply_bulk_command, fail_command
 from domain.locks import BULK_COMMAND_KINDS
+from workers import broker_fix  # noqa: F401  (installs the fix in every worker process)
 from workers.app import app
 from workers.runtime import run, runtime
 
