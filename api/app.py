@@ -24,6 +24,7 @@ from api.pubsub import Broadcaster
 from api.request_id import RequestIdMiddleware, request_id_of
 from api.schema import build_schema
 from arledger.config import Settings, get_settings
+from arledger.logs import configure_logging
 from domain.db import make_engine, make_session_factory
 from workers.app import make_celery
 from workers.publisher import RedisPublisher
@@ -66,6 +67,7 @@ class ArledgerGraphQL(GraphQL[Context, None]):
 def create_app(settings: Settings | None = None) -> Starlette:
     """The app; services are built in the lifespan, one engine and one subscriber per process."""
     settings = settings or get_settings()
+    configure_logging(settings)
     graphql = ArledgerGraphQL(
         build_schema(settings),
         graphql_ide="graphiql" if settings.graphiql_enabled else None,

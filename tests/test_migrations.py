@@ -116,3 +116,46 @@ async def test_0007_chains_the_entries_already_there_and_round_trips(scratch_url
             assert await _entries(connection) == entries
     finally:
         await engine.dispose()
+
+
+OLD_COMMANDS = """
+INSERT INTO tenants (id, slug, name) VALUES (1, 't', 'T');
+INSERT INTO commands (id, tenant_id, idempotency_key, kind, payload, fingerprint, account_ids,
+    actor, status, finished_at) VALUES
+  (1, 1, 'k1', 'WRITEOFF', '{}', 'f', '{}', 'a', 'APPLIED', '2026-01-02 03:04:05+00'),
+  (2, 1, 'k2', 'WRITEOFF', '{}', 'f', '{}', 'a', 'REJECTED', NULL),
+  (3, 1, 'k3', 'WRITEOFF', '{}', 'f', '{}', 'a', 'PENDING', NULL)
+"""
+
+
+async def test_0008_marks_the_history_published_and_round_trips(scratch_url: str) -> None:
+    # given a database at 0007 with an applied, a rejected and a pending command
+    await asyncio.to_thread(upgrade, scratch_url, "0007")
+    engine = make_engine(scratch_url, pool_size=1)
+    try:
+        async with engine.begin() as connection:
+            for statement in OLD_COMMANDS.split(";"):
+                await connection.execute(text(statement))
+        # when 0008 runs
+        await asyncio.to_thread(upgrade, scratch_url, "0008")
+        # then what finished before it counts as published (the sweeper will not republish
+        # a whole history); the pending command is still to be published
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                text(
+                    "SELECT id, published_at = finished_at, published_at IS NULL "
+                    "FROM commands ORDER BY id"
+                )
+            )
+            marked = [tuple(row) for row in rows]
+        assert marked == [(1, True, False), (2, None, False), (3, None, True)]
+        # and 0008 goes down (policies, columns, grants) and up again
+        await asyncio.to_thread(command.downgrade, alembic_config(scratch_url), "0007")
+        async with engine.connect() as connection:
+            secured = await connection.scalar(
+                text("SELECT count(*) FROM pg_class WHERE relrowsecurity AND relkind = 'r'")
+            )
+        assert secured == 0
+        await asyncio.to_thread(upgrade, scratch_url, "head")
+    finally:
+        await engine.dispose()

@@ -21,6 +21,7 @@ from celery.signals import worker_process_init, worker_process_shutdown
 from redis.asyncio import Redis
 
 from arledger.config import get_settings
+from arledger.logs import configure_logging
 from domain.db import SessionFactory, make_engine, make_session_factory
 from domain.events import Event
 from domain.republish import command_ids_of, mark_published
@@ -61,6 +62,7 @@ _runtime: Runtime | None = None
 
 def _build() -> Runtime:
     settings = get_settings()
+    configure_logging(settings)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     engine = make_engine(settings.worker_database_url, pool_size=2)

@@ -129,6 +129,12 @@ def _provenance() -> None:
         "EXECUTE FUNCTION arledger_audit_provenance()"
     )
     op.add_column("commands", sa.Column("published_at", sa.DateTime(timezone=True)))
+    # What finished before this migration was published then (or is long past caring): the
+    # sweeper must not republish a whole history.
+    op.execute(
+        "UPDATE commands SET published_at = COALESCE(finished_at, now()) "
+        "WHERE status <> 'PENDING'"
+    )
     op.create_index(
         "ix_commands_unpublished",
         "commands",
