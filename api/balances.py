@@ -15,7 +15,7 @@ from api.types import (
     Payer,
 )
 from domain import models
-from domain.availability import (
+from domain.ledger.availability import (
     ADJUSTMENT_SCOPE,
     WRITE_OFF_SCOPE,
     adjustment_blocked,
@@ -23,9 +23,9 @@ from domain.availability import (
     missing_scope,
     visit_writeoff_blocked,
 )
-from domain.reporting import ADJUSTMENT_KINDS, WRITE_OFF_KINDS, reduction
-from domain.transaction_posting import contractual_applied
-from domain.transactions import contractual_default
+from domain.reports.classification import ADJUSTMENT_KINDS, WRITE_OFF_KINDS, reduction
+from domain.transactions.posting import contractual_applied
+from domain.transactions.rules import contractual_default
 
 
 @strawberry.type

@@ -18,10 +18,11 @@ from api.pagination import Connection, paginate
 from api.scalars import Money
 from api.transaction_api import WRITERS, perform
 from api.types import UserError
-from domain import bulk_models, bulk_service
-from domain.availability import WRITE_OFF_SCOPE
-from domain.bulk_selection import RawFilter
+from domain.bulk import models as bulk_models
+from domain.bulk import service as bulk_service
+from domain.bulk.selection import RawFilter
 from domain.events import BulkJobProgress
+from domain.ledger.availability import WRITE_OFF_SCOPE
 from domain.uow import UnitOfWork
 
 READ = "billing.read"

@@ -11,7 +11,7 @@ from api.ids import encode_id
 from api.pagination import Connection, paginate
 from api.scalars import Money
 from api.types import Node, UserError
-from domain import bulk_models
+from domain.bulk import models as bulk_models
 from domain.events import BulkJobProgress
 
 

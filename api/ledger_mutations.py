@@ -7,10 +7,11 @@ from api.context import Info
 from api.ids import decode_any, decode_id
 from api.scalars import Money
 from api.types import Command, LedgerEntry, UserError, denied, user_errors
-from domain import adjustment_service, reversal_service
-from domain.adjustments import TargetKind
-from domain.availability import ADJUSTMENT_SCOPE, WRITE_OFF_SCOPE
+from domain.adjustments import service as adjustment_service
+from domain.adjustments.rules import TargetKind
 from domain.errors import DomainError
+from domain.ledger.availability import ADJUSTMENT_SCOPE, WRITE_OFF_SCOPE
+from domain.reversals import service as reversal_service
 from domain.uow import UnitOfWork
 
 TARGETS: dict[str, TargetKind] = {"Visit": "VISIT", "ChargeLine": "LINE"}

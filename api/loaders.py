@@ -18,7 +18,7 @@ from domain.models import (
     TransactionCode,
     Visit,
 )
-from domain.policy import TenantPolicy, load_policy
+from domain.tenants.policy import TenantPolicy, load_policy
 
 M = TypeVar("M")
 

@@ -11,10 +11,10 @@ from api.scalars import Money
 from api.settings import SettingsMutation
 from api.transaction_api import TransactionMutation
 from api.types import Command, CommandPayload, denied, user_errors
-from domain import writeoff_service
 from domain.errors import DomainError
 from domain.uow import UnitOfWork
-from domain.writeoffs import parse_writeoff
+from domain.writeoffs import service as writeoff_service
+from domain.writeoffs.rules import parse_writeoff
 
 
 @strawberry.input

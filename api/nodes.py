@@ -7,7 +7,8 @@ from api.balances import Account, ChargeLine, Visit
 from api.bulk_types import BulkJob
 from api.transaction_types import Transaction, TransactionCode
 from api.types import Command, LedgerEntry, Payer
-from domain import bulk_models, models
+from domain import models
+from domain.bulk import models as bulk_models
 
 NODE_TYPES: dict[str, tuple[Any, Any]] = {
     "Account": (models.Account, Account),

@@ -13,8 +13,8 @@ from api.scalars import Money
 from api.types import UserError, denied, user_errors
 from domain import models
 from domain.errors import DomainError
-from domain.policy import Category, TenantPolicy
-from domain.tenant_settings import CategorySpec, SettingsChange, update_settings
+from domain.tenants.policy import Category, TenantPolicy
+from domain.tenants.settings import CategorySpec, SettingsChange, update_settings
 from domain.uow import UnitOfWork
 
 

@@ -16,9 +16,12 @@ from api.ids import decode_id
 from api.scalars import Money
 from api.transaction_types import Transaction, TransactionCode, TransactionPayload
 from api.types import Command, CommandPayload, Payer, UserError, denied, user_errors
-from domain import models, payer_config, transaction_posting, transaction_service
-from domain.availability import ADJUSTMENT_SCOPE, WRITE_OFF_SCOPE
+from domain import models
 from domain.errors import DomainError
+from domain.ledger.availability import ADJUSTMENT_SCOPE, WRITE_OFF_SCOPE
+from domain.transactions import payer_config
+from domain.transactions import posting as transaction_posting
+from domain.transactions import service as transaction_service
 from domain.uow import UnitOfWork
 
 T = TypeVar("T")

@@ -10,10 +10,10 @@ from api.context import Info
 from api.ids import encode_id
 from api.scalars import Money
 from domain import models
-from domain.availability import (
+from domain.errors import DomainError
+from domain.ledger.availability import (
     Blocked,
 )
-from domain.errors import DomainError
 
 
 @strawberry.interface

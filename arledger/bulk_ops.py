@@ -25,9 +25,9 @@ from sqlalchemy import select
 from arledger.bulk_watch import Watcher, print_status
 from arledger.config import get_settings
 from arledger.tokens import SCOPES
-from domain import bulk_service
-from domain.bulk_models import BulkJob
-from domain.bulk_selection import RawFilter
+from domain.bulk import service as bulk_service
+from domain.bulk.models import BulkJob
+from domain.bulk.selection import RawFilter
 from domain.db import SessionFactory, make_engine, make_session_factory
 from domain.errors import DomainError, Problem
 from domain.models import Tenant

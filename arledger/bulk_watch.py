@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import func, select
 
-from domain.bulk_models import BulkJob, BulkJobItem
+from domain.bulk.models import BulkJob, BulkJobItem
 from domain.db import SessionFactory
 from domain.models import Account, Visit
 

@@ -23,7 +23,7 @@ from arledger.verify_cli import add_verify_command
 def _migrate(args: argparse.Namespace) -> None:
     import asyncio
 
-    from domain.migrate import set_role_passwords, upgrade
+    from domain.migrations.run import set_role_passwords, upgrade
 
     settings = get_settings()
     upgrade(settings.database_url)

@@ -21,7 +21,8 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.ledger_chain import link
+from domain.ledger.chain import link
+from domain.ledger.sql_rows import next_ids
 from domain.models import (
     TRANSACTION_TYPES,
     Account,
@@ -34,8 +35,7 @@ from domain.models import (
     TransactionCode,
     Visit,
 )
-from domain.sql_rows import next_ids
-from domain.tenant_settings import add_default_categories
+from domain.tenants.settings import add_default_categories
 
 DEMO_SLUG = "demo"
 DEMO_NAME = "Demo Practice"

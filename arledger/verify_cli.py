@@ -1,7 +1,7 @@
-"""`arledger verify [--tenant SLUG]`: run the correctness oracle (`domain.verify`) and report.
+"""`arledger verify [--tenant SLUG]`: run the correctness oracle (`domain.ledger.verify`).
 
 Every check is listed with `ok` or its number of violations and the offending rows (at most
-`domain.verify.LIMIT` per check). Exit status: 0 when every check holds, 1 when any does not,
+`domain.ledger.verify.LIMIT` per check). Exit status: 0 when every check holds, 1 when any does not,
 2 for bad arguments (an unknown tenant included).
 
 It connects as the worker's role (`WORKER_DATABASE_URL`), which row-level security lets see
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from domain.verify import Finding
+    from domain.ledger.verify import Finding
 
 EXIT_HELP = "exit status: 0 every check holds, 1 a check failed, 2 bad arguments"
 
@@ -57,8 +57,8 @@ async def _verify(slug: str | None) -> tuple[list[Finding], str]:
 
     from arledger.config import get_settings
     from domain.db import make_engine, make_session_factory
+    from domain.ledger.verify import verify
     from domain.models import Tenant
-    from domain.verify import verify
 
     engine = make_engine(get_settings().worker_database_url, pool_size=1)
     try:
@@ -76,7 +76,7 @@ async def _verify(slug: str | None) -> tuple[list[Finding], str]:
 
 def report(console: Console, scope: str, findings: list[Finding]) -> int:
     """Print one line per check (and its offending rows); the exit status."""
-    from domain.verify import CHECKS, LIMIT
+    from domain.ledger.verify import CHECKS, LIMIT
 
     console.print(f"arledger verify: {scope}")
     for check in CHECKS:

@@ -29,11 +29,11 @@ from arledger.config import get_settings
 from bench.data import Tenant
 from bench.report import BenchError
 from bench.stack import Stack
-from domain.bulk_selection import RawFilter
-from domain.bulk_service import submit_bulk_writeoff
+from domain.bulk.selection import RawFilter
+from domain.bulk.service import submit_bulk_writeoff
 from domain.db import make_engine, make_session_factory
+from domain.ledger.verify import verify
 from domain.uow import UnitOfWork
-from domain.verify import verify
 
 BULK_TASK = "arledger.apply_bulk"
 LINES_PER_ACCOUNT = 5
@@ -169,7 +169,7 @@ async def analyze(conn: asyncpg.Connection) -> None:
 
 
 async def problems(conn: asyncpg.Connection, run: BulkRun, tenant: Tenant) -> list[str]:
-    """What the job should have done and did not, and every `domain.verify` finding."""
+    """What the job should have done and did not, and every `domain.ledger.verify` finding."""
     found = []
     if (run.status, run.applied, run.skipped) != ("DONE", run.lines, 0):
         found.append(

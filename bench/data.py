@@ -16,8 +16,8 @@ import asyncpg
 from arledger.config import get_settings
 from arledger.tokens import issue_token
 from bench.report import BenchError
-from domain.command_store import fingerprint
-from domain.ledger_chain import link
+from domain.commands.store import fingerprint
+from domain.ledger.chain import link
 
 SCOPES = ["billing.read", "billing.payment.write"]
 

@@ -23,7 +23,7 @@ import httpx
 from arledger import devstack
 from arledger.config import get_settings
 from bench.report import BenchError
-from domain.migrate import upgrade
+from domain.migrations.run import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 Proc = subprocess.Popen[bytes]

@@ -17,7 +17,8 @@ from sqlalchemy import Select, and_, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from domain.bulk_models import BulkJob
+from domain.bulk.models import BulkJob
+from domain.ledger.sql_rows import among
 from domain.models import (
     Account,
     ChargeLine,
@@ -27,7 +28,6 @@ from domain.models import (
     Transaction,
     Visit,
 )
-from domain.sql_rows import among
 
 
 @dataclass
@@ -59,7 +59,7 @@ class LockedAccount:
     balance_cents: int
     version: int
     ledger_chain_hash: bytes
-    """The head of its hash chain (`domain.ledger_chain`); the batch moves it as it posts."""
+    """The head of its hash chain (`domain.ledger.chain`); the batch moves it as it posts."""
 
 
 @dataclass

@@ -332,9 +332,9 @@ class LedgerEntry(Base):
     reverses_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
     transaction_id: Mapped[int | None] = mapped_column(BigInteger)
     prev_hash: Mapped[bytes] = mapped_column(LargeBinary)
-    """The account's previous entry's `entry_hash` (zeros for its first; `domain.ledger_chain`)."""
+    """The account's previous entry's `entry_hash` (zeros for its first; `domain.ledger.chain`)."""
     entry_hash: Mapped[bytes] = mapped_column(LargeBinary)
-    """SHA-256 of `prev_hash` and the entry's canonical encoding (`domain.ledger_chain`)."""
+    """SHA-256 of `prev_hash` and the entry's canonical encoding (`domain.ledger.chain`)."""
     created_at: Mapped[datetime] = _created()
 
 

@@ -18,11 +18,11 @@ from websockets.typing import Subprotocol
 
 from api.ids import decode_id
 from arledger.config import Settings
-from domain.bulk_apply import apply_bulk_command
-from domain.bulk_models import BulkJob
-from domain.bulk_service import submit_bulk_writeoff
+from domain.bulk.apply import apply_bulk_command
+from domain.bulk.models import BulkJob
+from domain.bulk.service import submit_bulk_writeoff
 from domain.db import SessionFactory
-from domain.ledger import Posting, post
+from domain.ledger.batch import Posting, post
 from domain.locks import lock_lines
 from domain.models import (
     Account,

@@ -26,10 +26,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from arledger.config import Settings
-from domain.bulk_apply import apply_bulk_command
-from domain.bulk_models import BulkJob, BulkJobItem
-from domain.bulk_selection import RawFilter
-from domain.bulk_service import (
+from domain.bulk.apply import apply_bulk_command
+from domain.bulk.models import BulkJob, BulkJobItem
+from domain.bulk.selection import RawFilter
+from domain.bulk.service import (
     cancel_bulk_job,
     submit_bulk_reversal,
     submit_bulk_self_pay,
@@ -37,7 +37,8 @@ from domain.bulk_service import (
 )
 from domain.db import SessionFactory
 from domain.errors import DomainError
-from domain.ledger import Posting, post
+from domain.ledger.batch import Posting, post
+from domain.ledger.verify import verify
 from domain.locks import lock_lines
 from domain.models import (
     TRANSACTION_TYPES,
@@ -54,10 +55,9 @@ from domain.models import (
     TransactionCode,
     Visit,
 )
-from domain.tenant_settings import add_default_categories
-from domain.transaction_service import tenant_today
+from domain.tenants.settings import add_default_categories
+from domain.transactions.service import tenant_today
 from domain.uow import UnitOfWork
-from domain.verify import verify
 from tests.factories import ledger_drift
 
 BULK_TASK = "arledger.apply_bulk"
@@ -541,7 +541,7 @@ async def stored(sessions: SessionFactory, tenant_id: int) -> dict[str, int]:
 
 async def drift(sessions: SessionFactory, tenant_id: int) -> list[str]:
     """Every disagreement between the ledger and the projection, and every broken invariant
-    of the correctness oracle (`domain.verify`), for the tenant; empty when none."""
+    of the correctness oracle (`domain.ledger.verify`), for the tenant; empty when none."""
     async with sessions() as session:
         findings = [str(f) for f in await verify(session, tenant_id)]
     return [*await ledger_drift(sessions, tenant_id), *findings]

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from arledger import devstack
 from arledger.config import Settings, get_settings
 from domain.db import SessionFactory, make_engine, make_session_factory
-from domain.migrate import upgrade
+from domain.migrations.run import upgrade
 from tests.seeds import replay_hint, rng_for
 from workers.app import make_celery
 

@@ -10,13 +10,13 @@ from sqlalchemy import func, select
 from arledger.config import Settings
 from arledger.tokens import issue_token
 from domain.db import SessionFactory
-from domain.ledger import Posting, post
+from domain.ledger.batch import Posting, post
 from domain.locks import lock_lines
 from domain.models import Account, ChargeLine, LedgerEntry, Payer, Tenant, Visit
-from domain.tenant_settings import add_default_categories
+from domain.tenants.settings import add_default_categories
 from domain.uow import UnitOfWork
-from domain.writeoff_service import submit_writeoff
-from domain.writeoffs import parse_writeoff
+from domain.writeoffs.rules import parse_writeoff
+from domain.writeoffs.service import submit_writeoff
 
 
 @dataclass

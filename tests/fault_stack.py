@@ -33,9 +33,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from arledger import devstack
 from arledger.config import Settings
 from domain.db import SessionFactory, make_engine, make_session_factory
-from domain.migrate import upgrade
+from domain.ledger.verify import verify
+from domain.migrations.run import upgrade
 from domain.models import ChargeLine, Command, LedgerEntry
-from domain.verify import verify
 from tests.conftest import Worker, _free_port, _spawn, _stop
 
 if TYPE_CHECKING:

@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from domain.db import SessionFactory
 from domain.models import Account, AuditRow, ChargeLine, Command, LedgerEntry
-from domain.policy import load_policy
-from domain.tenant_settings import DEFAULT_CATEGORIES, snapshot
+from domain.tenants.policy import load_policy
+from domain.tenants.settings import DEFAULT_CATEGORIES, snapshot
 from tests.client import WRITE_OFF, gid, gql, wait_final, write_off_input
 from tests.factories import World
 

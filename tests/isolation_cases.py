@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.models import ADJUSTMENT_REASONS, WRITE_OFF_REASONS
-from domain.tenant_settings import DEFAULT_CATEGORIES
+from domain.tenants.settings import DEFAULT_CATEGORIES
 from tests.client import gid
 from tests.isolation_world import (
     B_ACCOUNT,

@@ -17,7 +17,7 @@ from sqlalchemy import Table, text
 from api.ids import decode_any
 from arledger.config import Settings
 from arledger.tokens import issue_token
-from domain import bulk_models
+from domain.bulk import models as bulk_models
 from domain.db import SessionFactory
 from domain.models import Base, Payer
 from tests.bulk_gql import BULK_WRITE_OFF, Line, add_visit, run_job

@@ -14,10 +14,10 @@ from sqlalchemy import BigInteger, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.db import SessionFactory
-from domain.ledger import Posting, post
+from domain.ledger.batch import Posting, post
 from domain.locks import lock_lines
 from domain.models import Account, ChargeLine, Payer, Tenant, Visit
-from domain.tenant_settings import add_default_categories
+from domain.tenants.settings import add_default_categories
 
 TOTALS = text(
     "SELECT (SELECT COALESCE(SUM(balance_cents), 0) FROM accounts WHERE tenant_id = :t), "

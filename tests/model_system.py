@@ -15,8 +15,8 @@ from sqlalchemy import func, select, update
 
 from api.ids import decode_id
 from domain.db import SessionFactory
+from domain.ledger.verify import verify
 from domain.models import Account, ChargeLine, Command, LedgerEntry, Visit
-from domain.verify import verify
 from tests.client import gql, wait_final
 from tests.factories import World, make_world
 from tests.model_ledger import Entry, Line, Model, Row

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from api.ids import decode_id
 from domain.db import SessionFactory
-from domain.ledger import Posting, post
+from domain.ledger.batch import Posting, post
 from domain.locks import lock_lines
 from domain.models import Account, AuditRow, ChargeLine, Command, LedgerEntry, Payer, Visit
 from tests.client import WRITE_OFF, gid, gql, wait_final, write_off_input

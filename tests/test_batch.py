@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
-from domain import apply as applying
+from domain.commands import apply as applying
 from domain.events import AccountChanged, CommandFinished, Event
 from domain.models import Account, ChargeLine, Command
 from domain.uow import UnitOfWork

@@ -11,14 +11,14 @@ from celery import Celery
 from sqlalchemy import func, select, text, update
 
 from arledger.config import Settings
-from domain.bulk_models import BulkJob, BulkJobItem
-from domain.bulk_selection import RawFilter
-from domain.bulk_service import submit_bulk_writeoff
+from domain.bulk.models import BulkJob, BulkJobItem
+from domain.bulk.selection import RawFilter
+from domain.bulk.service import submit_bulk_writeoff
 from domain.db import SessionFactory
 from domain.models import ChargeLine, Command, LedgerEntry
 from domain.uow import UnitOfWork
-from domain.writeoff_service import submit_writeoff
-from domain.writeoffs import parse_writeoff
+from domain.writeoffs.rules import parse_writeoff
+from domain.writeoffs.service import submit_writeoff
 from tests.bulk_ops import (
     Bulk,
     BulkWorld,

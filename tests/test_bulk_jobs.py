@@ -10,17 +10,17 @@ from celery import Celery
 from sqlalchemy import func, select
 
 from arledger.config import Settings
-from domain.apply import apply
-from domain.bulk_selection import RawFilter
-from domain.bulk_service import submit_bulk_reversal, submit_bulk_self_pay, submit_bulk_writeoff
+from domain.bulk.selection import RawFilter
+from domain.bulk.service import submit_bulk_reversal, submit_bulk_self_pay, submit_bulk_writeoff
+from domain.commands.apply import apply
 from domain.db import SessionFactory
 from domain.errors import DomainError
 from domain.models import AuditRow, Command
-from domain.reversal_service import submit_reversal
-from domain.tenant_settings import SettingsChange, update_settings
+from domain.reversals.service import submit_reversal
+from domain.tenants.settings import SettingsChange, update_settings
 from domain.uow import UnitOfWork
-from domain.writeoff_service import submit_writeoff
-from domain.writeoffs import parse_writeoff
+from domain.writeoffs.rules import parse_writeoff
+from domain.writeoffs.service import submit_writeoff
 from tests.bulk_ops import (
     ACTOR,
     SCOPES,

@@ -11,16 +11,16 @@ from celery import Celery
 from sqlalchemy import select
 
 from arledger.config import Settings
-from domain.apply import apply
-from domain.bulk_rules import parse_percent, percent_of
-from domain.bulk_selection import RawFilter
-from domain.bulk_service import submit_bulk_reversal, submit_bulk_self_pay
+from domain.bulk.rules import parse_percent, percent_of
+from domain.bulk.selection import RawFilter
+from domain.bulk.service import submit_bulk_reversal, submit_bulk_self_pay
+from domain.commands.apply import apply
 from domain.db import SessionFactory
 from domain.errors import DomainError
-from domain.ledger import Posting, post
+from domain.ledger.batch import Posting, post
 from domain.locks import lock_lines
 from domain.models import Transaction
-from domain.transaction_posting import submit_void
+from domain.transactions.posting import submit_void
 from domain.uow import UnitOfWork
 from tests.bulk_ops import (
     ACTOR,

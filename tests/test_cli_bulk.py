@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import func, select, update
 
 from arledger.demo import seed_tenant
-from domain import bulk_service
-from domain.bulk_models import BulkJob, BulkJobItem
-from domain.bulk_selection import RawFilter
+from domain.bulk import service as bulk_service
+from domain.bulk.models import BulkJob, BulkJobItem
+from domain.bulk.selection import RawFilter
 from domain.db import SessionFactory
+from domain.ledger.verify import verify
 from domain.models import Account, ChargeLine, Command, LedgerEntry, Transaction, Visit
 from domain.uow import UnitOfWork
-from domain.verify import verify
 from tests.conftest import ROOT
 from tests.factories import World, ledger_drift, make_world
 

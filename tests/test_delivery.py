@@ -11,12 +11,12 @@ from sqlalchemy import func, select, update
 
 from api.ids import decode_id
 from arledger.config import Settings
-from domain import command_store
+from domain.commands import store as command_store
 from domain.db import SessionFactory
 from domain.models import AuditRow, ChargeLine, Command, LedgerEntry
 from domain.uow import UnitOfWork
-from domain.writeoff_service import submit_writeoff
-from domain.writeoffs import WriteOffLine, WriteOffRequest
+from domain.writeoffs.rules import WriteOffLine, WriteOffRequest
+from domain.writeoffs.service import submit_writeoff
 from tests.client import WRITE_OFF, gql, wait_final, write_off_input
 from tests.factories import World, ledger_drift, make_world
 

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select, update
 
 from api.ids import decode_id
-from domain import republish
-from domain.apply import apply
+from domain.commands import republish
+from domain.commands.apply import apply
 from domain.db import SessionFactory
 from domain.events import Event
 from domain.models import Command, LedgerEntry

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from arledger.config import Settings
 from arledger.tokens import issue_token
 from domain.db import SessionFactory
+from domain.ledger.verify import verify
 from domain.money import parse_money
-from domain.verify import verify
 from tests.client import WRITE_OFF, gid, gql, wait_final, write_off_input
 from tests.model_bank import Bank, open_bank, totals, write_off_directly
 from tests.model_system import money

@@ -22,12 +22,12 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from arledger.config import Settings
-from domain import apply as applying
+from domain.commands import apply as applying
 from domain.db import SessionFactory
-from domain.ledger_chain import HASHED_FIELDS, ZERO_HASH, encode, entry_hash, link
+from domain.ledger.chain import HASHED_FIELDS, ZERO_HASH, encode, entry_hash, link
+from domain.ledger.verify import verify
 from domain.models import Account, LedgerEntry
 from domain.uow import UnitOfWork
-from domain.verify import verify
 from tests.bulk_ops import Bulk, build, visit
 from tests.client import gid
 from tests.factories import World, make_world, store_pending

@@ -2,7 +2,7 @@
 
 from sqlalchemy import event, select
 
-from domain import apply as applying
+from domain.commands import apply as applying
 from domain.models import ChargeLine, Command
 from domain.uow import UnitOfWork
 from tests.factories import make_world, store_pending

@@ -14,12 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from arledger import devstack
 from arledger.config import Settings
-from domain.bulk_models import BulkJob  # noqa: F401  (registers the bulk tables)
+from domain.bulk.models import BulkJob  # noqa: F401  (registers the bulk tables)
 from domain.db import make_engine
-from domain.ledger_chain import HASHED_FIELDS, ZERO_HASH, link
-from domain.migrate import alembic_config, upgrade
+from domain.ledger.chain import HASHED_FIELDS, ZERO_HASH, link
+from domain.ledger.verify import verify
+from domain.migrations.run import alembic_config, upgrade
 from domain.models import Base
-from domain.verify import verify
 
 
 async def test_migrated_database_matches_the_models(engine: AsyncEngine) -> None:
@@ -82,7 +82,7 @@ async def test_0007_chains_the_entries_already_there_and_round_trips(scratch_url
                 await connection.execute(text(statement))
         # when 0007 runs
         await asyncio.to_thread(upgrade, scratch_url, "0007")
-        # then every entry is chained as `domain.ledger_chain` would have chained it
+        # then every entry is chained as `domain.ledger.chain` would have chained it
         async with engine.connect() as connection:
             entries = await _entries(connection)
             accounts = await connection.execute(

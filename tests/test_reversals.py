@@ -13,10 +13,10 @@ from sqlalchemy import select
 
 from api.ids import decode_id
 from arledger.config import Settings
-from domain.apply import apply
+from domain.commands.apply import apply
 from domain.db import SessionFactory
 from domain.models import AuditRow, LedgerEntry
-from domain.reversal_service import submit_reversal
+from domain.reversals.service import submit_reversal
 from domain.uow import UnitOfWork
 from tests.client import WRITE_OFF, gid, gql, wait_final, write_off_input
 from tests.factories import World, ledger_drift, make_world

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from arledger.config import Settings
 from domain.db import Scope, SessionFactory, make_engine, make_session_factory, scoped
-from domain.migrate import set_role_passwords
+from domain.migrations.run import set_role_passwords
 from tests.client import WRITE_OFF, gql, wait_final, write_off_input
 from tests.factories import World, make_world
 

@@ -18,13 +18,13 @@ from websockets.typing import Subprotocol
 
 from api.ids import decode_id
 from arledger.config import Settings
-from domain import command_store
-from domain.apply import apply
+from domain.commands import store as command_store
+from domain.commands.apply import apply
 from domain.db import SessionFactory
 from domain.models import ChargeLine, Command, LedgerEntry
 from domain.uow import UnitOfWork
-from domain.writeoff_service import submit_writeoff
-from domain.writeoffs import WriteOffLine, WriteOffRequest
+from domain.writeoffs.rules import WriteOffLine, WriteOffRequest
+from domain.writeoffs.service import submit_writeoff
 from tests.client import WRITE_OFF, gid, gql, wait_final, write_off_input
 from tests.factories import World, ledger_drift, make_world
 from workers.publisher import RedisPublisher

@@ -10,7 +10,7 @@ from sqlalchemy import update
 from arledger.config import Settings
 from domain.db import SessionFactory
 from domain.models import ChargeLine
-from domain.tenant_settings import DEFAULT_CATEGORIES
+from domain.tenants.settings import DEFAULT_CATEGORIES
 from tests.factories import ledger_drift, make_world
 from tests.gql_ops import (
     ADJUST,

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from api.ids import decode_id
 from arledger.config import Settings
 from domain.db import SessionFactory
-from domain.ledger import Posting, post
+from domain.ledger.batch import Posting, post
 from domain.locks import lock_lines
 from domain.models import (
     Account,

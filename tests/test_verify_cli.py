@@ -18,8 +18,8 @@ from arledger import devstack
 from arledger.config import Settings
 from arledger.demo import seed_tenant
 from domain.db import make_engine, make_session_factory
-from domain.migrate import upgrade
-from domain.verify import CHECKS
+from domain.ledger.verify import CHECKS
+from domain.migrations.run import upgrade
 from tests.conftest import ROOT
 
 
@@ -27,7 +27,7 @@ from tests.conftest import ROOT
 class Database:
     url: str
     slugs: list[str]
-    """Two tenants seeded with the demo data (every entry chained by `domain.ledger_chain`)."""
+    """Two tenants seeded with the demo data (every entry chained by `domain.ledger.chain`)."""
 
 
 @pytest.fixture(scope="module")

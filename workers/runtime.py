@@ -4,9 +4,9 @@ Built in `worker_process_init` (each prefork child), or lazily on first use in a
 never got the signal (e.g. the solo pool). Tasks run coroutines with `run()`.
 
 A unit of work from `Runtime.uow()` publishes its events after commit and then marks the
-commands they announce published (see `domain.republish`). Failpoint, for the fault tests only:
-`ARLEDGER_FAILPOINT=after_commit_before_publish`, read when the runtime is built, makes the
-process exit (`os._exit(1)`) right after a commit, before anything is published or marked.
+commands they announce published (see `domain.commands.republish`). Failpoint, for the fault
+tests only: `ARLEDGER_FAILPOINT=after_commit_before_publish`, read when the runtime is built,
+makes the process exit (`os._exit(1)`) right after a commit, before anything is published or marked.
 """
 
 import asyncio
@@ -22,9 +22,9 @@ from redis.asyncio import Redis
 
 from arledger.config import get_settings
 from arledger.logs import configure_logging
+from domain.commands.republish import command_ids_of, mark_published
 from domain.db import SessionFactory, make_engine, make_session_factory
 from domain.events import Event
-from domain.republish import command_ids_of, mark_published
 from domain.uow import UnitOfWork
 from workers.publisher import RedisPublisher
 

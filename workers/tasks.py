@@ -8,9 +8,10 @@ import structlog
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from arledger.config import get_settings
-from domain import apply as applying
-from domain import command_store, republish
-from domain.bulk_apply import apply_bulk_command, fail_command
+from domain.bulk.apply import apply_bulk_command, fail_command
+from domain.commands import apply as applying
+from domain.commands import republish
+from domain.commands import store as command_store
 from domain.locks import BULK_COMMAND_KINDS
 from workers import broker_fix  # noqa: F401  (installs the fix in every worker process)
 from workers.app import app

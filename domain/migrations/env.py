@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from domain.bulk_models import BulkJob  # noqa: F401  (registers the bulk tables)
+from domain.bulk.models import BulkJob  # noqa: F401  (registers the bulk tables)
 from domain.models import Base
 
 target_metadata = Base.metadata

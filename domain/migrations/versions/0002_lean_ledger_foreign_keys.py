@@ -1,6 +1,6 @@
 """Lean foreign keys on the ledger's hot inserts.
 
-Every ledger entry and audit row is written by `domain.ledger` in the same transaction as the
+Every ledger entry and audit row is written by `domain.ledger.batch` in the same transaction as the
 rows it names, under their locks. Each foreign-key check is an index lookup per row; on the
 batched apply path they were most of the insert time. Entries keep the links that say what
 they are (line, command, transaction code, the entry they reverse); the tenant, account and

@@ -1,10 +1,10 @@
-"""Per-account hash chain of ledger entries (see `domain.ledger_chain`).
+"""Per-account hash chain of ledger entries (see `domain.ledger.chain`).
 
 - `ledger_entries.prev_hash` / `entry_hash`: the account's previous entry's hash (32 zero
   bytes for the first) and SHA-256(prev_hash || canonical encoding of the entry).
 - `accounts.ledger_chain_hash`: the head, the hash of the account's last entry.
-- `arledger_entry_hash(prev, e)`: the SQL twin of `domain.ledger_chain.entry_hash`, which
-  `domain.verify` recomputes the chain with; `arledger_chain_field` encodes one field.
+- `arledger_entry_hash(prev, e)`: the SQL twin of `domain.ledger.chain.entry_hash`, which
+  `domain.ledger.verify` recomputes the chain with; `arledger_chain_field` encodes one field.
 - Existing entries are chained here, in id order per account (the append-only trigger is
   disabled for that UPDATE only, inside this migration's transaction).
 
@@ -43,7 +43,7 @@ TEXT_FIELDS = (
     "reverses_entry_id",
     "transaction_id",
 )
-"""`domain.ledger_chain.HASHED_FIELDS`, frozen as of this revision."""
+"""`domain.ledger.chain.HASHED_FIELDS`, frozen as of this revision."""
 
 
 def _as_text(column: str) -> str:

@@ -1,0 +1,1 @@
+"""Bulk jobs: select many rows, plan them into chunk commands, apply each chunk exactly once."""

@@ -1,0 +1,276 @@
+"""Posting to the ledger: entries, audit rows and the balance projection, together.
+
+A `LedgerBatch` is the only thing that changes a balance. It works on rows already locked (see
+`domain.locks`): `add` judges nothing, it moves the locked snapshot in memory, one command at a
+time, so each command sees the balances its predecessors left; `flush` writes every entry,
+audit row and balance of the batch in a handful of statements. Entries join their accounts' hash
+chains there (`domain.ledger.chain.link`): ids are reserved under the account locks, entries
+hashed in id order, and each account's new head rides on its balance UPDATE.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import bindparam, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.events import AccountChanged, EntryPosted, LineBalance
+from domain.ledger.chain import link
+from domain.ledger.sql_rows import (
+    AUDIT_COLUMNS,
+    ENTRY_COLUMNS,
+    PAIRED_AUDIT_COLUMNS,
+    insert_rows,
+    next_ids,
+)
+from domain.locks import LockedBalances
+from domain.models import Account, ChargeLine, Visit
+
+
+@dataclass(frozen=True)
+class Posting:
+    """One intended entry: `amount_cents` is the signed effect on the line's balance."""
+
+    line_id: int
+    amount_cents: int
+    kind: str
+    action: str
+    reason: str | None = None
+    note: str | None = None
+    category: str | None = None
+    carc_group: str | None = None
+    carc_reason: str | None = None
+    transaction_code_id: int | None = None
+    transaction_date: date | None = None
+    reverses_entry_id: int | None = None
+    memo_amount_cents: int | None = None
+    transaction_id: int | None = None
+    paired_action: str | None = None
+    """For a reversal: the action of the audit row written for the original, paired with it."""
+
+
+@dataclass
+class _Change:
+    """One command's change to one account, before its entry ids are known."""
+
+    account_id: int
+    version: int
+    balance_cents: int
+    command_id: int | None
+    entry_indexes: list[int] = field(default_factory=list)
+    lines: list[LineBalance] = field(default_factory=list)
+
+
+class LedgerBatch:
+    """Postings of many commands over one set of locked rows, written in one go."""
+
+    def __init__(self, tenant_id: int, locked: LockedBalances) -> None:
+        self._tenant_id = tenant_id
+        self._locked = locked
+        self._entries: list[dict[str, Any]] = []
+        self._audits: list[dict[str, Any]] = []
+        self._changes: list[_Change] = []
+        self._lines: set[int] = set()
+
+    def add(self, postings: list[Posting], actor: str, command_id: int | None) -> None:
+        """Move the locked balances by `postings`; one version bump per account touched."""
+        changes: dict[int, _Change] = {}
+        for p in postings:
+            line = self._locked.lines[p.line_id]
+            before = line.balance_cents
+            line.balance_cents += p.amount_cents
+            self._locked.visits[line.visit_id].balance_cents += p.amount_cents
+            self._locked.accounts[line.account_id].balance_cents += p.amount_cents
+            self._lines.add(p.line_id)
+            if p.reverses_entry_id in self._locked.entries:
+                self._locked.entries[p.reverses_entry_id].reversed_by = -1
+            change = changes.setdefault(line.account_id, _Change(line.account_id, 0, 0, command_id))
+            change.entry_indexes.append(len(self._entries))
+            self._entries.append(self._entry(line.account_id, line.visit_id, p, actor, command_id))
+            audit = self._audit(
+                line.account_id, line.visit_id, p, actor, command_id, before, line.balance_cents
+            )
+            self._audits.append(audit)
+            if p.paired_action:
+                original = {**audit, "action": p.paired_action, "entry_id": p.reverses_entry_id}
+                audit["pair"] = len(self._audits)
+                self._audits.append(original)
+        for account_id, change in sorted(changes.items()):
+            account = self._locked.accounts[account_id]
+            account.version += 1
+            change.version, change.balance_cents = account.version, account.balance_cents
+            seen = dict.fromkeys(self._entries[i]["line_id"] for i in change.entry_indexes)
+            change.lines = [self._line_balance(line_id) for line_id in seen]
+            self._changes.append(change)
+
+    @property
+    def entry_ids(self) -> list[int]:
+        """The ids `flush` gave the entries, in the order their postings were added."""
+        return [entry["id"] for entry in self._entries]
+
+    async def flush(self, session: AsyncSession) -> list[AccountChanged]:
+        """Write everything added; returns one event per (command, account), in order."""
+        if not self._entries:
+            return []
+        entry_ids = await next_ids(session, "ledger_entries_id_seq", len(self._entries))
+        audits = iter(a for a in self._audits if "entry_id" not in a)
+        for entry, audit, entry_id in zip(self._entries, audits, entry_ids, strict=True):
+            entry["id"] = audit["entry_id"] = entry_id
+        self._chain()
+        await insert_rows(session, "ledger_entries", ENTRY_COLUMNS, self._entries)
+        await self._write_audits(session)
+        await self._write_projection(session)
+        return [
+            AccountChanged(
+                tenant_id=self._tenant_id,
+                account_id=c.account_id,
+                version=c.version,
+                balance_cents=c.balance_cents,
+                command_id=c.command_id,
+                entry_ids=[entry_ids[i] for i in c.entry_indexes],
+                lines=c.lines,
+                entries=[self._posted(self._entries[i]) for i in c.entry_indexes],
+            )
+            for c in self._changes
+        ]
+
+    def _chain(self) -> None:
+        """Hash the entries onto their accounts' chains; the heads move in the locked rows."""
+        heads = {i: a.ledger_chain_hash for i, a in self._locked.accounts.items()}
+        link(self._entries, heads)
+        for account_id, head in heads.items():
+            self._locked.accounts[account_id].ledger_chain_hash = head
+
+    async def _write_audits(self, session: AsyncSession) -> None:
+        """Insert the audit rows; a reversal's pair of rows name each other."""
+        if not any("pair" in a for a in self._audits):
+            await insert_rows(session, "audit_rows", AUDIT_COLUMNS, self._audits)
+            return
+        audit_ids = await next_ids(session, "audit_rows_id_seq", len(self._audits))
+        for audit, audit_id in zip(self._audits, audit_ids, strict=True):
+            audit["id"] = audit_id
+        for audit in self._audits:
+            if "pair" in audit:
+                partner = self._audits[audit["pair"]]
+                audit["paired_audit_id"], partner["paired_audit_id"] = partner["id"], audit["id"]
+        await insert_rows(session, "audit_rows", PAIRED_AUDIT_COLUMNS, self._audits)
+
+    @staticmethod
+    def _posted(entry: dict[str, Any]) -> EntryPosted:
+        return EntryPosted(
+            entry["id"],
+            entry["line_id"],
+            entry["kind"],
+            entry["amount_cents"],
+            entry["memo_amount_cents"],
+            entry["reverses_entry_id"],
+        )
+
+    def _line_balance(self, line_id: int) -> LineBalance:
+        line = self._locked.lines[line_id]
+        return LineBalance(line_id, line.visit_id, line.balance_cents)
+
+    def _entry(
+        self, account_id: int, visit_id: int, p: Posting, actor: str, command_id: int | None
+    ) -> dict[str, Any]:
+        return {
+            "tenant_id": self._tenant_id,
+            "account_id": account_id,
+            "visit_id": visit_id,
+            "line_id": p.line_id,
+            "command_id": command_id,
+            "kind": p.kind,
+            "amount_cents": p.amount_cents,
+            "memo_amount_cents": p.memo_amount_cents,
+            "reason": p.reason,
+            "note": p.note,
+            "category": p.category,
+            "carc_group": p.carc_group,
+            "carc_reason": p.carc_reason,
+            "transaction_code_id": p.transaction_code_id,
+            "actor": actor,
+            "transaction_date": p.transaction_date or date.today(),
+            "reverses_entry_id": p.reverses_entry_id,
+            "transaction_id": p.transaction_id,
+        }
+
+    def _audit(
+        self,
+        account_id: int,
+        visit_id: int,
+        p: Posting,
+        actor: str,
+        command_id: int | None,
+        before: int,
+        after: int,
+    ) -> dict[str, Any]:
+        return {
+            "tenant_id": self._tenant_id,
+            "command_id": command_id,
+            "account_id": account_id,
+            "visit_id": visit_id,
+            "line_id": p.line_id,
+            "actor": actor,
+            "action": p.action,
+            "reason": p.reason,
+            "note": p.note,
+            "balance_before_cents": before,
+            "balance_after_cents": after,
+        }
+
+    async def _write_projection(self, session: AsyncSession) -> None:
+        locked = self._locked
+        line_ids = sorted(self._lines)
+        visit_ids = sorted({locked.lines[i].visit_id for i in line_ids})
+        account_ids = sorted({locked.lines[i].account_id for i in line_ids})
+        await _bulk_update(
+            session,
+            ChargeLine,
+            [{"row_id": i, "balance": locked.lines[i].balance_cents} for i in line_ids],
+        )
+        await _bulk_update(
+            session,
+            Visit,
+            [{"row_id": i, "balance": locked.visits[i].balance_cents} for i in visit_ids],
+        )
+        await _bulk_update(
+            session,
+            Account,
+            [
+                {
+                    "row_id": i,
+                    "balance": locked.accounts[i].balance_cents,
+                    "new_version": locked.accounts[i].version,
+                    "head": locked.accounts[i].ledger_chain_hash,
+                }
+                for i in account_ids
+            ],
+        )
+
+
+async def _bulk_update(session: AsyncSession, model: type, rows: list[dict[str, Any]]) -> None:
+    """UPDATE balance (and version and chain head, when given) by primary key, one statement."""
+    table = model.__table__  # type: ignore[attr-defined]
+    values: dict[str, Any] = {"balance_cents": bindparam("balance")}
+    if "new_version" in rows[0]:
+        values["version"] = bindparam("new_version")
+    if "head" in rows[0]:
+        values["ledger_chain_hash"] = bindparam("head")
+    await session.execute(
+        update(table).where(table.c.id == bindparam("row_id")).values(values), rows
+    )
+
+
+async def post(
+    session: AsyncSession,
+    tenant_id: int,
+    locked: LockedBalances,
+    postings: list[Posting],
+    actor: str,
+    command_id: int | None,
+) -> list[AccountChanged]:
+    """Post one set of postings and write them at once (a batch of one)."""
+    batch = LedgerBatch(tenant_id, locked)
+    batch.add(postings, actor, command_id)
+    return await batch.flush(session)

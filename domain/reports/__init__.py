@@ -1,0 +1,1 @@
+"""Reporting: figures read from the append-only ledger; write-offs and adjustments kept apart."""

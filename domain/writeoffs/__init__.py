@@ -1,0 +1,1 @@
+"""Write-offs: a human decision to stop collecting, always with a reason."""
