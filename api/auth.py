@@ -15,6 +15,10 @@ from domain.models import Tenant
 _NAME_TENANT = text("SELECT set_config('arledger.tenant_slug', :slug, true)")
 
 
+READ = "billing.read"
+"""The scope every read needs."""
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling, for which tenant, allowed to do what."""

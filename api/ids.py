@@ -3,11 +3,18 @@
 import base64
 import binascii
 
+import strawberry
+
 MAX_PK = 2**63 - 1  # primary keys are BIGINT; larger numbers can name nothing
 
 
 def encode_id(type_name: str, pk: int) -> str:
     return base64.b64encode(f"{type_name}:{pk}".encode()).decode()
+
+
+def encode_optional_id(type_name: str, pk: int | None) -> strawberry.ID | None:
+    """The global id of a nullable reference: None stays None."""
+    return None if pk is None else strawberry.ID(encode_id(type_name, pk))
 
 
 def decode_any(global_id: str) -> tuple[str, int] | None:

@@ -24,15 +24,58 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import BatchingConfig, StrawberryConfig
 
+from api.adjustments.mutations import AdjustmentMutation
+from api.audit.trail import AuditQuery
+from api.bulk.mutations import BulkMutation
+from api.bulk.queries import BulkQuery
+from api.bulk.subscriptions import BulkSubscription
+from api.commands.queries import CommandQuery
+from api.commands.subscriptions import CommandSubscription
 from api.error_codes import ErrorCodes
-from api.mutations import Mutation
-from api.nodes import NODE_TYPES
-from api.queries import Query
+from api.ledger.queries import LedgerQuery
+from api.ledger.subscriptions import LedgerSubscription
+from api.nodes import NODE_TYPES, NodeQuery
 from api.read_snapshot import ReadSnapshotExtension
+from api.reversals.mutations import ReversalMutation
 from api.scalars import SCALARS
-from api.subscriptions import Subscription
+from api.tenants.settings import SettingsMutation, SettingsQuery
 from api.text_input import RefuseUnstorableText
+from api.transactions.mutations import TransactionMutation
+from api.transactions.payers import PayerQuery
+from api.transactions.queries import TransactionQuery
+from api.writeoffs.mutations import WriteOffMutation
 from arledger.config import Settings, get_settings
+
+
+@strawberry.type
+class Query(
+    NodeQuery,
+    LedgerQuery,
+    PayerQuery,
+    CommandQuery,
+    AuditQuery,
+    SettingsQuery,
+    TransactionQuery,
+    BulkQuery,
+):
+    """Every read, one capability at a time; each needs `billing.read`."""
+
+
+@strawberry.type
+class Mutation(
+    WriteOffMutation,
+    AdjustmentMutation,
+    ReversalMutation,
+    SettingsMutation,
+    TransactionMutation,
+    BulkMutation,
+):
+    """Every write: each parses, authorises, calls one domain function and maps its errors."""
+
+
+@strawberry.type
+class Subscription(LedgerSubscription, CommandSubscription, BulkSubscription):
+    """Committed changes, pushed over graphql-transport-ws."""
 
 
 def is_unexpected(error: GraphQLError) -> bool:

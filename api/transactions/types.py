@@ -6,10 +6,13 @@ from typing import Self
 import strawberry
 from sqlalchemy import select
 
+from api.commands.types import Command
 from api.context import Info
 from api.ids import encode_id
+from api.ledger.entries import LedgerEntry
 from api.scalars import Money
-from api.types import Command, LedgerEntry, Node, Payer, UserError
+from api.transactions.payers import Payer
+from api.types import Node, UserError
 from domain import models
 
 

@@ -7,13 +7,10 @@ import strawberry
 
 from api.context import Info
 from api.ids import encode_id
+from api.ledger.entries import BlockedReason, LedgerEntry
 from api.scalars import Money
-from api.types import (
-    BlockedReason,
-    LedgerEntry,
-    Node,
-    Payer,
-)
+from api.transactions.payers import Payer
+from api.types import Node
 from domain import models
 from domain.ledger.availability import (
     ADJUSTMENT_SCOPE,

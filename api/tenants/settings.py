@@ -6,7 +6,7 @@ import strawberry
 from graphql import GraphQLError
 from sqlalchemy import select
 
-from api.audit import AuditRow
+from api.audit.trail import AuditRow
 from api.context import Info
 from api.pagination import Connection, paginate
 from api.scalars import Money

@@ -1,24 +1,18 @@
-"""Subscriptions over graphql-transport-ws, fed by the process's one Redis subscriber.
-
-Each starts listening before it reads the snapshot, so no change falls between the two; events
-at or below the version already sent are dropped.
-"""
+"""The accountBalance subscription over graphql-transport-ws, fed by the process's one Redis
+subscriber."""
 
 from collections.abc import AsyncGenerator
 
 import strawberry
-from graphql import GraphQLError
 from sqlalchemy import select
 
-from api.bulk_api import BulkSubscription
+from api.auth import READ
 from api.context import Info
 from api.ids import decode_id, encode_id
 from api.scalars import Money
-from api.types import Command
+from api.types import not_found
 from domain import models
-from domain.events import AccountChanged, CommandFinished, EntryPosted
-
-READ = "billing.read"
+from domain.events import AccountChanged, EntryPosted
 
 
 @strawberry.type
@@ -90,12 +84,8 @@ class AccountBalanceEvent:
         )
 
 
-def _not_found(what: str) -> GraphQLError:
-    return GraphQLError(f"No such {what}.", extensions={"code": "NOT_FOUND"})
-
-
 @strawberry.type
-class Subscription(BulkSubscription):
+class LedgerSubscription:
     @strawberry.subscription(description="Current balance, then one event per committed change.")
     async def account_balance(
         self, info: Info, account_id: strawberry.ID
@@ -113,7 +103,7 @@ class Subscription(BulkSubscription):
                     )
                 ).first()
             if row is None:
-                raise _not_found("account")
+                raise not_found("account")
             version = row.version
             yield AccountBalanceEvent(
                 account_id=account_id,
@@ -130,29 +120,3 @@ class Subscription(BulkSubscription):
                 if isinstance(event, AccountChanged) and event.version > version:
                     version = event.version
                     yield AccountBalanceEvent.from_event(event)
-
-    @strawberry.subscription(description="The command's status, until it is final.")
-    async def command_status(self, info: Info, id: strawberry.ID) -> AsyncGenerator[Command, None]:
-        tenant_id = info.context.require(READ).tenant_id
-        pk = decode_id(id, "Command")
-        services = info.context.services
-        async with services.broadcaster.listen(f"{tenant_id}:command:{pk}") as queue:
-            command = await _load_command(info, tenant_id, pk)
-            yield Command.from_row(command)
-            while command.status == "PENDING":
-                event = await queue.get()
-                if isinstance(event, CommandFinished):
-                    command = await _load_command(info, tenant_id, pk)
-                    yield Command.from_row(command)
-
-
-async def _load_command(info: Info, tenant_id: int, pk: int | None) -> models.Command:
-    async with info.context.sessions() as session:
-        row = await session.scalar(
-            select(models.Command).where(
-                models.Command.id == pk, models.Command.tenant_id == tenant_id
-            )
-        )
-    if row is None:
-        raise _not_found("command")
-    return row

@@ -8,19 +8,15 @@ from graphql import GraphQLError
 from sqlalchemy import select
 from strawberry.scalars import JSON
 
+from api.auth import READ
 from api.context import Info
-from api.ids import decode_any, encode_id
+from api.ids import decode_any, encode_id, encode_optional_id
 from api.pagination import Connection, paginate
 from api.scalars import Money
 from api.types import Node
 from domain import models
 
-READ = "billing.read"
 AUDITED = ("Account", "Visit", "ChargeLine", "LedgerEntry", "Command")
-
-
-def _gid(type_name: str, pk: int | None) -> strawberry.ID | None:
-    return None if pk is None else strawberry.ID(encode_id(type_name, pk))
 
 
 @strawberry.type
@@ -58,12 +54,12 @@ class AuditRow(Node):
             balance_before=row.balance_before_cents,
             balance_after=row.balance_after_cents,
             created_at=row.created_at,
-            command_id=_gid("Command", row.command_id),
-            entry_id=_gid("LedgerEntry", row.entry_id),
-            account_id=_gid("Account", row.account_id),
-            visit_id=_gid("Visit", row.visit_id),
-            line_id=_gid("ChargeLine", row.line_id),
-            paired_audit_id=_gid("AuditRow", row.paired_audit_id),
+            command_id=encode_optional_id("Command", row.command_id),
+            entry_id=encode_optional_id("LedgerEntry", row.entry_id),
+            account_id=encode_optional_id("Account", row.account_id),
+            visit_id=encode_optional_id("Visit", row.visit_id),
+            line_id=encode_optional_id("ChargeLine", row.line_id),
+            paired_audit_id=encode_optional_id("AuditRow", row.paired_audit_id),
             details=cast(JSON, row.details),
             request_id=row.request_id,
             scopes=row.scopes,

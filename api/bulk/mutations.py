@@ -1,31 +1,21 @@
-"""Bulk jobs over GraphQL: submit, cancel, reverse, read and follow them.
+"""Bulk jobs over GraphQL: submit, cancel and reverse them."""
 
-Each mutation parses, authorises, calls one domain function in a unit of work, maps errors.
-"""
-
-from collections.abc import AsyncGenerator
 from datetime import date
 
 import strawberry
-from graphql import GraphQLError
-from sqlalchemy import select
 
+from api.actions import WRITERS, perform
 from api.auth import Principal
-from api.bulk_types import BulkJob, BulkJobEvent, BulkJobPayload
+from api.bulk.types import BulkJob, BulkJobPayload
 from api.context import Info
 from api.ids import decode_id
-from api.pagination import Connection, paginate
 from api.scalars import Money
-from api.transaction_api import WRITERS, perform
 from api.types import UserError
 from domain.bulk import models as bulk_models
 from domain.bulk import service as bulk_service
 from domain.bulk.selection import RawFilter
-from domain.events import BulkJobProgress
 from domain.ledger.availability import WRITE_OFF_SCOPE
 from domain.uow import UnitOfWork
-
-READ = "billing.read"
 
 
 @strawberry.input(description="Rows by their balance, payer, age, visit state and account.")
@@ -86,7 +76,7 @@ class ReverseBulkJobInput:
     reason: str
 
 
-def _job_pk(global_id: str) -> int | None:
+def job_pk(global_id: str) -> int | None:
     return decode_id(global_id, "BulkJob")
 
 
@@ -159,7 +149,7 @@ class BulkMutation:
                 actor=who.actor,
                 scopes=who.scopes,
                 idempotency_key=input.idempotency_key,
-                job_id=_job_pk(input.job_id),
+                job_id=job_pk(input.job_id),
                 reason=input.reason,
                 enqueue=info.context.services.enqueuer.apply_bulk,
             )
@@ -176,7 +166,7 @@ class BulkMutation:
                 tenant_id=who.tenant_id,
                 actor=who.actor,
                 scopes=who.scopes,
-                job_id=_job_pk(job_id),
+                job_id=job_pk(job_id),
             )
             return job.id
 
@@ -187,62 +177,3 @@ class BulkMutation:
 def _payer(global_id: strawberry.ID | None) -> int | None:
     """The payer's key; an id naming no payer becomes 0, which matches none (PAYER_NOT_FOUND)."""
     return None if global_id is None else decode_id(global_id, "Payer") or 0
-
-
-@strawberry.type
-class BulkQuery:
-    @strawberry.field(description="Bulk jobs, oldest first, optionally by status or kind.")
-    async def bulk_jobs(
-        self,
-        info: Info,
-        status: str | None = None,
-        kind: str | None = None,
-        first: int = 50,
-        after: str | None = None,
-    ) -> Connection[BulkJob]:
-        tenant_id = info.context.require(READ).tenant_id
-        job = bulk_models.BulkJob
-        query = select(job).where(job.tenant_id == tenant_id)
-        if status is not None:
-            query = query.where(job.status == status)
-        if kind is not None:
-            query = query.where(job.kind == kind)
-        sessions = info.context.sessions
-        return await paginate(sessions, query, job.id, first, after, BulkJob.from_row)
-
-
-@strawberry.type
-class BulkSubscription:
-    @strawberry.subscription(description="A job's state now, then its progress until finished.")
-    async def bulk_job(self, info: Info, id: strawberry.ID) -> AsyncGenerator[BulkJobEvent, None]:
-        tenant_id = info.context.require(READ).tenant_id
-        pk = _job_pk(id)
-        services = info.context.services
-        async with services.broadcaster.listen(f"{tenant_id}:bulkjob:{pk}") as queue:
-            async with info.context.sessions() as session:
-                row = await session.scalar(
-                    select(bulk_models.BulkJob).where(
-                        bulk_models.BulkJob.id == pk, bulk_models.BulkJob.tenant_id == tenant_id
-                    )
-                )
-            if row is None:
-                raise GraphQLError("No such bulk job.", extensions={"code": "NOT_FOUND"})
-            latest = bulk_service.progress(row)
-            yield BulkJobEvent.of(latest)
-            while not latest.finished:
-                event = await queue.get()
-                if isinstance(event, BulkJobProgress) and _newer(event, latest):
-                    latest = event
-                    yield BulkJobEvent.of(event)
-
-
-def _newer(event: BulkJobProgress, latest: BulkJobProgress) -> bool:
-    """Chunks commit in parallel, so their events may arrive out of order: keep only progress."""
-    done = event.applied + event.skipped + event.cancelled
-    seen = latest.applied + latest.skipped + latest.cancelled
-    return (
-        done > seen
-        or (event.finished and not latest.finished)
-        or (event.total is not None and latest.total is None)
-        or (event.status != latest.status and latest.status in ("QUEUED", "RUNNING"))
-    )

@@ -1,49 +1,24 @@
-"""Transactions over GraphQL: create, apply, post and void; codes and payer configuration.
+"""Transactions over GraphQL: create, apply, post and void; codes and payer configuration."""
 
-Each mutation parses, authorises, calls one domain function in a unit of work, maps errors.
-"""
-
-from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any
 
 import strawberry
-from graphql import GraphQLError
 
+from api.actions import WRITERS, perform
 from api.auth import Principal
+from api.commands.types import Command, CommandPayload
 from api.context import Info
 from api.ids import decode_id
 from api.scalars import Money
-from api.transaction_types import Transaction, TransactionCode, TransactionPayload
-from api.types import Command, CommandPayload, Payer, UserError, denied, user_errors
+from api.transactions.payers import Payer
+from api.transactions.types import Transaction, TransactionCode, TransactionPayload
+from api.types import UserError
 from domain import models
-from domain.errors import DomainError
-from domain.ledger.availability import ADJUSTMENT_SCOPE, WRITE_OFF_SCOPE
 from domain.transactions import payer_config
 from domain.transactions import posting as transaction_posting
 from domain.transactions import service as transaction_service
 from domain.uow import UnitOfWork
-
-T = TypeVar("T")
-Action = Callable[[UnitOfWork, Principal], Awaitable[T]]
-
-
-async def perform(info: Info, scopes: tuple[str, ...], action: Action[T]) -> tuple[T | None, Any]:
-    """Run `action` in a unit of work for a caller holding one of `scopes`; (result, errors)."""
-    try:
-        principal = info.context.require_any(*scopes)
-    except GraphQLError as error:
-        return None, denied(error)
-    try:
-        async with info.context.uow() as uow:
-            result = await action(uow, principal)
-            await uow.commit()
-    except DomainError as error:
-        return None, user_errors(error)
-    return result, []
-
-
-WRITERS = (WRITE_OFF_SCOPE, ADJUSTMENT_SCOPE)
 
 
 async def _transaction_payload(info: Info, pk: int | None, errors: Any) -> TransactionPayload:

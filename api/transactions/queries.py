@@ -9,7 +9,7 @@ from sqlalchemy import select
 from api.context import Info
 from api.ids import decode_id
 from api.pagination import Connection, paginate
-from api.transaction_types import Transaction, TransactionCode
+from api.transactions.types import Transaction, TransactionCode
 from domain import models
 
 

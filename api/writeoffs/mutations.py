@@ -3,14 +3,11 @@
 import strawberry
 from graphql import GraphQLError
 
-from api.bulk_api import BulkMutation
+from api.commands.types import Command, CommandPayload
 from api.context import Info
 from api.ids import decode_id
-from api.ledger_mutations import LedgerMutation
 from api.scalars import Money
-from api.settings import SettingsMutation
-from api.transaction_api import TransactionMutation
-from api.types import Command, CommandPayload, denied, user_errors
+from api.types import denied, user_errors
 from domain.errors import DomainError
 from domain.uow import UnitOfWork
 from domain.writeoffs import service as writeoff_service
@@ -37,7 +34,7 @@ class WriteOffInput:
 
 
 @strawberry.type
-class Mutation(LedgerMutation, SettingsMutation, TransactionMutation, BulkMutation):
+class WriteOffMutation:
     @strawberry.mutation(description="Write off line balances (scope billing.payment.write).")
     async def write_off(self, info: Info, input: WriteOffInput) -> CommandPayload:
         try:

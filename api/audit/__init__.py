@@ -1,0 +1,1 @@
+"""The audit trail: its row type and the auditTrail query."""

@@ -1,0 +1,1 @@
+"""Bulk jobs: types, mutations, the bulkJobs query and the bulkJob subscription."""

@@ -1,0 +1,1 @@
+"""Commands: their type, the command query and the commandStatus subscription."""

@@ -1,0 +1,40 @@
+"""Commands: a requested change and its status."""
+
+from datetime import datetime
+from typing import Self
+
+import strawberry
+
+from api.ids import encode_id
+from api.types import Node, UserError
+from domain import models
+
+
+@strawberry.type
+class Command(Node):
+    kind: str
+    status: str
+    error_code: str | None
+    error_message: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: models.Command) -> Self:
+        return cls(
+            id=strawberry.ID(encode_id("Command", row.id)),
+            kind=row.kind,
+            status=row.status,
+            error_code=row.error_code,
+            error_message=row.error_message,
+            created_at=row.created_at,
+            finished_at=row.finished_at,
+        )
+
+
+@strawberry.type
+class CommandPayload:
+    """The stored command (PENDING until a worker applies it), or why nothing was stored."""
+
+    command: Command | None
+    user_errors: list[UserError]

@@ -1,0 +1,2 @@
+"""Accounts, visits, charge lines and ledger entries: types, queries and the
+accountBalance subscription."""

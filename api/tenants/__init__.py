@@ -1,0 +1,1 @@
+"""Tenant settings: read with billing.read, change with billing.admin (audited)."""

@@ -1,0 +1,1 @@
+"""Practice-management transactions, transaction codes and payers: types, queries, mutations."""
