@@ -27,7 +27,7 @@ from arledger import devstack
 from arledger.config import Settings, get_settings
 from domain.db import SessionFactory, make_engine, make_session_factory
 from domain.migrations.run import upgrade
-from tests.seeds import replay_hint, rng_for
+from tests.support.seeds import replay_hint, rng_for
 from workers.app import make_celery
 
 RUN = secrets.token_hex(4)
@@ -44,7 +44,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 @pytest.fixture
 def rng(request: pytest.FixtureRequest) -> random.Random:
-    """This test's random generator, seeded from the run's seed (see `tests.seeds`)."""
+    """This test's random generator, seeded from the run's seed (see `tests.support.seeds`)."""
     return rng_for(request.node.nodeid)
 
 
@@ -259,5 +259,5 @@ def celery_app(settings: Settings) -> Iterator[Celery]:
     app.close()
 
 
-# The fault tests' dedicated stack (imported last: tests.fault_stack imports this module).
-from tests.fault_stack import fault_engine, fault_sessions, fault_stack  # noqa: E402, F401
+# The fault tests' dedicated stack (imported last: tests.faults.stack imports this module).
+from tests.faults.stack import fault_engine, fault_sessions, fault_stack  # noqa: E402, F401

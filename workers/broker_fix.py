@@ -6,7 +6,7 @@ from the detached connection's parameters to put the unacknowledged messages (ta
 late acks, prefetched ones) back, and a task that finishes afterwards acknowledges its message
 the same way. Both raise an AttributeError, which Celery calls an unrecoverable error: the whole
 worker exits, and nothing is applied until someone restarts it. Found by
-tests/test_faults_services.py (Redis killed under load).
+tests/faults/test_services.py (Redis killed under load).
 
 Here a QoS whose transport is detached forgets those messages instead of talking to Redis. That
 loses nothing: Redis keeps every unacknowledged message in its `unacked` index and delivers it

@@ -8,7 +8,7 @@ account: ids are reserved while the account row is locked, so they ascend along 
 `encode` is the one canonical encoding of the fields an entry has when it is written (not
 `created_at`, which the database stamps). Migration 0007 creates its SQL twin,
 `arledger_entry_hash(prev bytea, e ledger_entries)`, which `domain.ledger.verify` recomputes with;
-the two must agree byte for byte (tests/test_ledger_chain.py proves it). Changing the
+the two must agree byte for byte (tests/ledger/test_chain.py proves it). Changing the
 encoding means a new migration that changes the SQL function and rechains every entry.
 """
 

@@ -1,0 +1,1 @@
+"""Manual adjustments end to end."""

@@ -1,0 +1,1 @@
+"""Bulk jobs: domain, API, subscription, CLI and faults."""

@@ -1,0 +1,1 @@
+"""The command path: batched apply, delivery exactly once, coalesced wake-ups."""

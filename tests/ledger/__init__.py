@@ -1,0 +1,1 @@
+"""The ledger kernel: locks, the hash chain, append-only tables, the oracle, subscriptions."""

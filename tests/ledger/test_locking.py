@@ -1,0 +1,89 @@
+"""The lock is taken before anything is written, and re-checked state decides."""
+
+from sqlalchemy import event, select
+
+from domain.commands import apply as applying
+from domain.models import ChargeLine, Command
+from domain.uow import UnitOfWork
+from tests.support.factories import make_world, store_pending
+
+
+async def test_lock_query_runs_before_the_write(engine, rollback_sessions) -> None:
+    # given a stored write-off command
+    world = await make_world(rollback_sessions, [10000])
+    command_id = await store_pending(rollback_sessions, world, "12.34", "lock-order")
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(" ".join(statement.split()))
+
+    # when it is applied
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with UnitOfWork(rollback_sessions) as uow:
+            assert await applying.apply(uow, command_id) == "APPLIED"
+            await uow.commit()
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+    # then every balance row is locked (accounts, visits, lines) before any write
+    def first(predicate) -> int:  # type: ignore[no-untyped-def]
+        return next(i for i, s in enumerate(statements) if predicate(s))
+
+    lock_line = first(lambda s: "FROM charge_lines" in s and "FOR UPDATE" in s)
+    lock_account = first(lambda s: "FROM accounts" in s and "FOR UPDATE" in s)
+    lock_visit = first(lambda s: "FROM visits" in s and "FOR UPDATE" in s)
+    first_write = first(
+        lambda s: s.startswith(
+            (
+                "INSERT INTO ledger_entries",
+                "UPDATE charge_lines",
+                "UPDATE accounts",
+                "UPDATE visits",
+            )
+        )
+    )
+    assert lock_account < lock_visit < lock_line < first_write
+    async with rollback_sessions() as session:
+        assert (
+            await session.scalar(
+                select(ChargeLine.balance_cents).where(ChargeLine.id == world.line_ids[0])
+            )
+            == 8766
+        )
+
+
+async def test_applying_a_final_command_again_is_a_no_op(rollback_sessions) -> None:
+    world = await make_world(rollback_sessions, [500])
+    command_id = await store_pending(rollback_sessions, world, "5", "again")
+    for expected in ("APPLIED", None, None):
+        async with UnitOfWork(rollback_sessions) as uow:
+            assert await applying.apply(uow, command_id) == expected
+            await uow.commit()
+    async with rollback_sessions() as session:
+        assert (
+            await session.scalar(
+                select(ChargeLine.balance_cents).where(ChargeLine.id == world.line_ids[0])
+            )
+            == 0
+        )
+        assert (
+            await session.scalar(select(Command.status).where(Command.id == command_id))
+            == "APPLIED"
+        )
+
+
+async def test_rules_are_judged_on_the_locked_balance(rollback_sessions) -> None:
+    # given two commands that each fit the balance alone but not together
+    world = await make_world(rollback_sessions, [1000])
+    first = await store_pending(rollback_sessions, world, "6", "a")
+    second = await store_pending(rollback_sessions, world, "6", "b")
+    results = []
+    for command_id in (first, second):
+        async with UnitOfWork(rollback_sessions) as uow:
+            results.append(await applying.apply(uow, command_id))
+            await uow.commit()
+    assert results == ["APPLIED", "REJECTED"]
+    async with rollback_sessions() as session:
+        row = (await session.execute(select(Command.error_code).where(Command.id == second))).one()
+        assert row.error_code == "EXCEEDS_BALANCE"

@@ -1,0 +1,1 @@
+"""The platform itself: the committed schema, migrations, logs and the import graph."""

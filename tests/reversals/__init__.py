@@ -1,0 +1,1 @@
+"""Reversals end to end."""

@@ -1,0 +1,1 @@
+"""Authorisation, tenant isolation, row-level security, tokens, limits, production mode, fuzzing."""

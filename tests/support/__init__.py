@@ -1,0 +1,1 @@
+"""Shared world-building: the HTTP client, factories, seeds, GraphQL helpers and extra servers."""

@@ -1,0 +1,1 @@
+"""Practice-management transactions: posting, voiding, defaults, time zones."""

@@ -1,0 +1,1 @@
+"""Write-offs end to end, bad input and races."""
