@@ -13,7 +13,7 @@ import asyncio
 import re
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import jwt
@@ -21,8 +21,26 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from jwt import exceptions as errors
 
-if TYPE_CHECKING:
-    from arledger.config import Settings
+
+class TokenSettings(Protocol):
+    """The token settings this module reads (`arledger.config.Settings` has them). A protocol,
+    so that configuration may depend on tokens and never the other way round."""
+
+    jwt_secret: str
+    jwt_issuer: str
+    jwt_audience: str
+    jwt_algorithms: str
+    jwt_jwks_url: str
+    jwt_public_key: str
+    jwt_jwks_cache_seconds: float
+    jwt_leeway_seconds: int
+
+    @property
+    def model_fields_set(self) -> set[str]: ...
+
+    @property
+    def production(self) -> bool: ...
+
 
 DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"
 """The development HMAC key (the `JWT_SECRET` default); refused in production."""
@@ -108,7 +126,7 @@ def missing(claim: str) -> TokenError:
     return TokenError(f"TOKEN_MISSING_{claim.upper()}", f"The token has no '{claim}' claim.")
 
 
-def algorithms(settings: Settings) -> list[str]:
+def algorithms(settings: TokenSettings) -> list[str]:
     """`JWT_ALGORITHMS` as a list (comma- or space-separated)."""
     return [a for a in re.split(r"[\s,]+", settings.jwt_algorithms) if a]
 
@@ -121,7 +139,7 @@ def public_key(pem: str) -> Any:
 class TokenVerifier:
     """Verifies tokens against the configured algorithms and keys (JWKS fetched and cached)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: TokenSettings) -> None:
         self._settings = settings
         self._algorithms = algorithms(settings)
         self._public_key = public_key(settings.jwt_public_key) if settings.jwt_public_key else None
@@ -196,7 +214,7 @@ def claims_of(payload: dict[str, Any]) -> Claims:
 
 
 def issue_token(
-    settings: Settings,
+    settings: TokenSettings,
     *,
     tenant: str,
     scopes: list[str],
@@ -219,7 +237,7 @@ def issue_token(
     return jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM)
 
 
-def setting_problems(settings: Settings) -> list[str]:
+def setting_problems(settings: TokenSettings) -> list[str]:
     """Everything wrong with the token settings, each as a sentence naming the variable."""
     allowed = algorithms(settings)
     sources = [n for n in ("jwt_jwks_url", "jwt_public_key") if getattr(settings, n)]
@@ -267,7 +285,7 @@ def _jwks_url_problems(url: str) -> list[str]:
     return ["JWT_JWKS_URL must be an https URL (plain http only to 127.0.0.1/localhost)"]
 
 
-def _production_problems(settings: Settings, allowed: list[str]) -> list[str]:
+def _production_problems(settings: TokenSettings, allowed: list[str]) -> list[str]:
     problems = []
     if not any(a in KEY_TYPES for a in allowed):
         problems.append(
