@@ -202,17 +202,25 @@ def stop_all() -> None:
 atexit.register(stop_all)
 
 
-def _spawn(cmd: list[str], env: dict[str, str], capture: bool = False) -> Proc:
-    """Start `arledger.cli <cmd>` with this interpreter, in its own process group."""
-    stdout = subprocess.PIPE if capture else None
+def _spawn(
+    cmd: list[str], env: dict[str, str], capture: bool = False, log: Path | None = None
+) -> Proc:
+    """Start `arledger.cli <cmd>` with this interpreter, in its own process group; its output
+    goes to `log` when given (appended), is captured when `capture`, else to the terminal."""
     argv = [sys.executable, "-m", "arledger.cli", *cmd]
-    return subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=stdout,
-                            start_new_session=True)  # fmt: skip
+    if log is None:
+        stdout = subprocess.PIPE if capture else None
+        return subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=stdout,
+                                start_new_session=True)  # fmt: skip
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        return subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
 
 
 def _run_step(cmd: list[str], env: dict[str, str], running: list[Proc]) -> str:
     """Run a one-shot CLI command to completion; return its stdout, raise if it fails."""
-    proc = _spawn(cmd, env, capture=cmd[0] == "token")
+    proc = _spawn(cmd, env, capture=True)
     running.append(proc)
     out, _ = proc.communicate()
     running.remove(proc)
@@ -221,18 +229,32 @@ def _run_step(cmd: list[str], env: dict[str, str], running: list[Proc]) -> str:
     return (out or b"").decode()
 
 
-def _check_alive(services: dict[str, Proc]) -> None:
+def _tail(log: Path, lines: int = 20) -> str:
+    """The last `lines` lines of a log, indented, for a failure message."""
+    try:
+        text = log.read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return ""
+    return "".join(f"\n    {line}" for line in text)
+
+
+def _check_alive(services: dict[str, Proc], logs: dict[str, Path]) -> None:
     for name, proc in services.items():
         if proc.poll() is not None:
-            raise DevStackError(f"`arledger {name}` exited unexpectedly ({proc.returncode})")
+            raise DevStackError(
+                f"`arledger {name}` exited unexpectedly ({proc.returncode}); the end of "
+                f"{logs[name]}:{_tail(logs[name])}"
+            )
 
 
-def _wait_healthy(url: str, services: dict[str, Proc], timeout: float = 60) -> None:
+def _wait_healthy(
+    url: str, services: dict[str, Proc], logs: dict[str, Path], timeout: float = 60
+) -> None:
     """Poll `url`, bypassing any HTTP proxy, until it answers 200."""
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        _check_alive(services)
+        _check_alive(services, logs)
         with contextlib.suppress(OSError), opener.open(url, timeout=2) as resp:
             if resp.status == 200:
                 return
@@ -240,14 +262,33 @@ def _wait_healthy(url: str, services: dict[str, Proc], timeout: float = 60) -> N
     raise DevStackError(f"{url} did not answer 200 within {timeout:.0f} s")
 
 
+def _banner(env: dict[str, str], base: str, token: str) -> str:
+    """What `make dev` leaves on screen: where everything is, the token last."""
+    return (
+        f"\narledger is up (logs in .dev/worker.log and .dev/api.log).\n"
+        f"  DATABASE_URL={env['DATABASE_URL']}\n"
+        f"  REDIS_URL={env['REDIS_URL']}\n"
+        f"  GraphiQL:  {base}/graphql?token={token}\n"
+        f"  Dev token (tenant demo, scopes {DEV_SCOPES}):\n\n"
+        f"Authorization: Bearer {token}\n\nPress Ctrl-C to stop."
+    )
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+def _step(message: str) -> None:
+    print(message, flush=True)
 
 
 def run_dev() -> None:
     """`make dev`: services, migrate, seed-demo, worker and API until Ctrl-C or SIGTERM.
 
-    Returns after a clean shutdown; raises SystemExit(1) when a step or child fails.
+    The terminal shows one line per step, then the URLs and the dev token, last. The worker's
+    and the API's own output (Celery's banner, the sweeper's beat every two seconds, access
+    lines) goes to `.dev/worker.log` and `.dev/api.log`; a child that dies has its log's end
+    printed. Returns after a clean shutdown; raises SystemExit(1) when a step or child fails.
     Nothing it started is left running either way.
     """
     env, dev_dir = dict(os.environ), Path.cwd() / ".dev"
@@ -256,27 +297,32 @@ def run_dev() -> None:
     signal.signal(signal.SIGHUP, _interrupt)
     steps: list[Proc] = []
     services: dict[str, Proc] = {}
+    logs = {"worker": dev_dir / "worker.log", "api": dev_dir / "api.log"}
     failure = ""
     try:
         if not env.get("DATABASE_URL"):
+            _step("starting an embedded PostgreSQL (.dev/pg)…")
             env["DATABASE_URL"] = database_url_for("arledger", start_postgres(dev_dir / "pg"))
             asyncio.run(create_database(env["DATABASE_URL"]))
         if not env.get("REDIS_URL"):
+            _step("starting an embedded Redis (.dev/redis)…")
             env["REDIS_URL"] = start_redis(dev_dir / "redis")
+        _step("migrating…")
         _run_step(["migrate"], env, steps)
+        _step("seeding the demo tenant…")
         _run_step(["seed-demo"], env, steps)
-        services["worker"] = _spawn(["worker"], env)
+        _step(f"starting the worker (log: {logs['worker']})…")
+        services["worker"] = _spawn(["worker"], env, log=logs["worker"])
         port = base.rsplit(":", 1)[1]
-        services["api"] = _spawn(["api", "--host", "127.0.0.1", "--port", port], env)
-        _wait_healthy(f"{base}/health", services)
+        _step(f"starting the API (log: {logs['api']})…")
+        api_cmd = ["api", "--host", "127.0.0.1", "--port", port]
+        services["api"] = _spawn(api_cmd, env, log=logs["api"])
+        _wait_healthy(f"{base}/health", services, logs)
         out = _run_step(["token", "--tenant", "demo", "--scopes", DEV_SCOPES], env, steps)
         token = (out.strip().splitlines() or [""])[-1]
-        print(f"\narledger is up.\n  DATABASE_URL={env['DATABASE_URL']}\n"
-              f"  REDIS_URL={env['REDIS_URL']}\n  GraphiQL: {base}/graphql\n"
-              f"  Dev token (tenant demo, scopes {DEV_SCOPES}):\n{token}\n\n"
-              f"Authorization: Bearer {token}\n\nPress Ctrl-C to stop.", flush=True)  # fmt: skip
+        print(_banner(env, base, token), flush=True)
         while True:
-            _check_alive(services)
+            _check_alive(services, logs)
             time.sleep(0.5)
     except KeyboardInterrupt:
         print("\nstopping…", file=sys.stderr, flush=True)
