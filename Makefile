@@ -18,8 +18,9 @@ dev: $(STAMP)
 	$(BIN)/python -m arledger.cli dev
 
 ## test: lint (ruff, mypy), then the whole test suite (extra pytest arguments: make test ARGS="-k ledger")
+## The browser tests need Debian's chromium: scripts/ensure_chromium.sh finds it or installs it.
 test: lint
-	$(BIN)/pytest $(ARGS)
+	CHROMIUM_PATH="$$(scripts/ensure_chromium.sh)" && export CHROMIUM_PATH && $(BIN)/pytest $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -20,6 +20,7 @@ from api.auth import Authenticator, AuthError, RefusingWebSocketAdapter, refuse
 from api.context import Context, Services
 from api.enqueue import Enqueuer
 from api.limits import RequestLimits
+from api.pages.routes import page_routes
 from api.pubsub import Broadcaster
 from api.request_id import RequestIdMiddleware, request_id_of
 from api.schema import build_schema
@@ -70,7 +71,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     configure_logging(settings)
     graphql = ArledgerGraphQL(
         build_schema(settings),
-        graphql_ide="graphiql" if settings.graphiql_enabled else None,
+        graphql_ide=None,  # GraphiQL is served offline by api.pages (page_routes)
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_seconds),
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return Starlette(
         routes=[
             Route("/health", health),
+            *page_routes(settings),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
         ],

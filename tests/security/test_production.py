@@ -229,7 +229,7 @@ async def test_graphiql_is_not_served_though_graphiql_is_true(
     # then production has no IDE to show
     assert (response.status_code, response.text) == (404, "Not Found")
     assert development.status_code == 200
-    assert "<title>Strawberry GraphiQL</title>" in development.text
+    assert "<title>arledger GraphiQL</title>" in development.text
 
 
 HINTS = [
