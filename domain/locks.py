@@ -2,7 +2,8 @@
 
 Order, always: the command rows (SKIP LOCKED, so never a wait), then per tenant in tenant order
 accounts, visits and charge lines, each in primary-key order; after them only transaction rows
-(a posting's or void's status) and, last of all, a bulk job's row (its counters). A settings
+(a posting's or void's status) and, last of all, a bulk job's row (its counters) and then the
+remittance that job posts or reverses. A settings
 change locks only its tenant row, which no balance path takes; the API locks a transaction or a
 bulk job row on its own, never with balance rows. Every balance read that feeds a decision is
 made here, under the lock.
@@ -28,6 +29,7 @@ from domain.models import (
     Transaction,
     Visit,
 )
+from domain.remittances.models import Remittance
 
 
 @dataclass
@@ -247,6 +249,21 @@ async def lock_bulk_job(session: AsyncSession, tenant_id: int, job_id: int | Non
     return await session.scalar(
         select(BulkJob)
         .where(BulkJob.id == job_id, BulkJob.tenant_id == tenant_id)
+        .with_for_update()
+    )
+
+
+async def lock_remittance(session: AsyncSession, tenant_id: int, remittance_id: int | None) -> Any:
+    """Lock a remittance row of `tenant_id` (starting, reviewing or reversing its posting).
+
+    Taken on its own, never while balance rows are held; the worker's chunks only UPDATE it,
+    after the job row, when the job that posts or reverses it closes.
+    """
+    if remittance_id is None:
+        return None
+    return await session.scalar(
+        select(Remittance)
+        .where(Remittance.id == remittance_id, Remittance.tenant_id == tenant_id)
         .with_for_update()
     )
 

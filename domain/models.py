@@ -113,6 +113,9 @@ class Tenant(Base):
     __tablename__ = "tenants"
     __table_args__ = (
         CheckConstraint(_in("synthetic_carc_group", CARC_GROUPS), name="synthetic_carc_group"),
+        CheckConstraint(
+            "remittance_memo_groups <@ ARRAY['OA', 'PI']::text[]", name="remittance_memo_groups"
+        ),
     )
     id: Mapped[int] = _id()
     slug: Mapped[str] = mapped_column(String(64), unique=True)
@@ -129,6 +132,10 @@ class Tenant(Base):
     )
     synthetic_carc_group: Mapped[str] = mapped_column(String(2), server_default="OA")
     time_zone: Mapped[str] = mapped_column(String(64), server_default="UTC")
+    remittance_memo_groups: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), server_default=text("'{}'")
+    )
+    """CAS groups among OA and PI that a remittance posts as memo instead of reducing."""
     settings: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'"))
     created_at: Mapped[datetime] = _created()
 
@@ -230,6 +237,9 @@ class Visit(Base):
     billed_cents: Mapped[int] = mapped_column(BigInteger, server_default="0")
     contract_fee_cents: Mapped[int | None] = mapped_column(BigInteger)
     balance_cents: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    follow_up: Mapped[str | None] = mapped_column(Text)
+    """Why the visit needs a person (e.g. the payer's denial reasons); NULL when it does not."""
+    follow_up_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ChargeLine(Base):
@@ -251,6 +261,11 @@ class ChargeLine(Base):
     contract_fee_cents: Mapped[int | None] = mapped_column(BigInteger)
     protected: Mapped[bool] = mapped_column(Boolean, server_default="false")
     balance_cents: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    modifiers: Mapped[list[str]] = mapped_column(ARRAY(String(2)), server_default=text("'{}'"))
+    service_date: Mapped[date | None] = mapped_column(Date)
+    """When the procedure was done; NULL means the visit's date of service."""
+    control_number: Mapped[str | None] = mapped_column(String(50))
+    """The line item control number sent on the claim (an 835 returns it in REF*6R)."""
 
 
 class Command(Base):

@@ -10,7 +10,8 @@ from collections import Counter
 
 from sqlalchemy import func, select, update
 
-from domain.bulk.chunks import APPLIERS, Chunk, Item, Result
+from domain.bulk.appliers import APPLIERS, finish_job
+from domain.bulk.chunks import Chunk, Item, Result
 from domain.bulk.models import BulkJob, BulkJobItem
 from domain.bulk.plan import EnqueueMany, plan_job
 from domain.bulk.service import progress
@@ -120,6 +121,7 @@ async def _pending_items(uow: UnitOfWork, job_id: int, chunk_no: int) -> list[It
             i.target_entry_id,
             i.target_transaction_id,
             i.expected_balance_cents,
+            i.remittance_claim_id,
         )
         .where(i.job_id == job_id, i.chunk_no == chunk_no, i.status == "PENDING")
         .order_by(i.seq)
@@ -147,6 +149,8 @@ async def _close_chunk(uow: UnitOfWork, job_id: int, results: list[Result]) -> N
         cancelled=counts["CANCELLED"],
         cents=cents,
     )
+    if job.done_chunks == job.total_chunks:
+        await finish_job(uow, job)
     uow.record(progress(job))
 
 

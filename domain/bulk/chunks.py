@@ -44,6 +44,7 @@ class Item:
     target_entry_id: int | None
     target_transaction_id: int | None
     expected_balance_cents: int | None
+    remittance_claim_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -339,8 +340,3 @@ async def _void_transactions(chunk: Chunk) -> list[Result]:
 
 
 Applier = Callable[[Chunk], Awaitable[list[Result]]]
-APPLIERS: dict[str, Applier] = {
-    "WRITEOFF": apply_writeoffs,
-    "SELF_PAY": apply_self_pay,
-    "REVERSAL": apply_reversals,
-}

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.models import Base, _created, _id, _in
 
-BULK_JOB_KINDS = ("WRITEOFF", "SELF_PAY", "REVERSAL")
+BULK_JOB_KINDS = ("WRITEOFF", "SELF_PAY", "REVERSAL", "REMITTANCE")
 BULK_JOB_STATUSES = ("QUEUED", "RUNNING", "DONE", "FAILED", "CANCELLED")
 BULK_ITEM_STATUSES = ("PENDING", "APPLIED", "SKIPPED", "CANCELLED", "FAILED")
 
@@ -92,6 +92,7 @@ class BulkJobItem(Base):
     line_id: Mapped[int | None] = mapped_column(BigInteger)
     target_entry_id: Mapped[int | None] = mapped_column(BigInteger)
     target_transaction_id: Mapped[int | None] = mapped_column(BigInteger)
+    remittance_claim_id: Mapped[int | None] = mapped_column(BigInteger)
     expected_balance_cents: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), server_default="PENDING")
     code: Mapped[str | None] = mapped_column(String(64))

@@ -10,11 +10,13 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy import func, insert, literal, select, text, update
 
 from domain.bulk import selection
+from domain.bulk.appliers import finish_job
 from domain.bulk.models import BulkJob, BulkJobItem
 from domain.bulk.service import progress
 from domain.commands.store import fingerprint
 from domain.locks import lock_bulk_job
-from domain.models import Command
+from domain.models import Command, LedgerEntry
+from domain.remittances.models import RemittanceClaim
 from domain.transactions.service import tenant_today
 from domain.uow import UnitOfWork
 
@@ -25,6 +27,7 @@ ITEM_COLUMNS = (
     "line_id",
     "target_entry_id",
     "target_transaction_id",
+    "remittance_claim_id",
     "balance",
 )
 
@@ -54,6 +57,8 @@ async def plan_job(
     )
     await uow.session.flush()
     await uow.session.refresh(job)
+    if not chunk_ids:
+        await finish_job(uow, job)
     uow.record(progress(job))
     if chunk_ids:
         uow.after_commit(lambda: enqueue_chunks(chunk_ids))
@@ -61,17 +66,23 @@ async def plan_job(
 
 async def _rows(uow: UnitOfWork, job: BulkJob) -> selection.Rows:
     params = job.params
+    if job.kind == "REVERSAL" and params["of"] == "REMITTANCE":
+        return _entries_of_job(job.tenant_id, params["job"])
     if job.kind == "REVERSAL":
         return _applied_items(params["job"], params["of"])
+    if job.kind == "REMITTANCE":
+        return _claims_to_post(job.tenant_id, params["remittance"])
     today = await tenant_today(uow.session, job.tenant_id)
     chosen = (
         None if params["filter"] is None else selection.BalanceFilter.from_params(params["filter"])
     )
     if job.kind == "SELF_PAY":
         assert chosen is not None
-        return selection.select_visits(job.tenant_id, chosen, today)
-    lines = None if params["lines"] is None else tuple(params["lines"])
-    return selection.select_lines(job.tenant_id, lines, chosen, today)
+        rows = selection.select_visits(job.tenant_id, chosen, today)
+    else:
+        lines = None if params["lines"] is None else tuple(params["lines"])
+        rows = selection.select_lines(job.tenant_id, lines, chosen, today)
+    return rows.add_columns(selection.none().label("remittance_claim_id"))
 
 
 def _applied_items(job_id: int, kind: str) -> selection.Rows:
@@ -84,8 +95,42 @@ def _applied_items(job_id: int, kind: str) -> selection.Rows:
         item.line_id,
         (item.entry_id if by_entry else selection.none()).label("target_entry_id"),
         (selection.none() if by_entry else item.transaction_id).label("target_transaction_id"),
+        selection.none().label("remittance_claim_id"),
         selection.none().label("balance"),
     ).where(item.job_id == job_id, item.status == "APPLIED")
+
+
+def _entries_of_job(tenant_id: int, job_id: int) -> selection.Rows:
+    """Every entry job `job_id`'s chunks wrote (a remittance's postings), one row each."""
+    chunks = select(Command.id).where(
+        Command.tenant_id == tenant_id,
+        Command.kind == "BULK_CHUNK",
+        Command.payload["job"].as_integer() == job_id,
+    )
+    e = LedgerEntry
+    return select(
+        e.account_id,
+        e.visit_id,
+        e.line_id,
+        e.id.label("target_entry_id"),
+        selection.none().label("target_transaction_id"),
+        selection.none().label("remittance_claim_id"),
+        selection.none().label("balance"),
+    ).where(e.tenant_id == tenant_id, e.command_id.in_(chunks))
+
+
+def _claims_to_post(tenant_id: int, remittance_id: int) -> selection.Rows:
+    """A remittance's matched claims, one row each (on the visit a reversal's original hit)."""
+    c = RemittanceClaim
+    return select(
+        c.account_id,
+        c.visit_id,
+        selection.none().label("line_id"),
+        selection.none().label("target_entry_id"),
+        selection.none().label("target_transaction_id"),
+        c.id.label("remittance_claim_id"),
+        selection.none().label("balance"),
+    ).where(c.tenant_id == tenant_id, c.remittance_id == remittance_id, c.outcome == "PENDING")
 
 
 async def _insert_items(
@@ -96,7 +141,15 @@ async def _insert_items(
     numbered = select(
         *[picked.c[name] for name in ITEM_COLUMNS],
         func.row_number()
-        .over(order_by=(picked.c.account_id, picked.c.visit_id, picked.c.line_id))
+        .over(
+            order_by=(
+                picked.c.account_id,
+                picked.c.visit_id,
+                picked.c.line_id,
+                picked.c.remittance_claim_id,
+                picked.c.target_entry_id,
+            )
+        )
         .label("seq"),
     ).subquery("numbered")
     first_of_account = func.min(numbered.c.seq).over(partition_by=numbered.c.account_id)

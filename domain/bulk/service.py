@@ -18,7 +18,7 @@ from domain.bulk.rules import SELF_PAY_TYPES, parse_percent
 from domain.commands.store import Enqueue, clean_key, fingerprint, key_reused
 from domain.errors import DomainError, Problem
 from domain.events import BulkJobProgress
-from domain.ledger.availability import WRITE_OFF_SCOPE
+from domain.ledger.availability import ADJUSTMENT_SCOPE, WRITE_OFF_SCOPE
 from domain.locks import lock_bulk_job
 from domain.models import AuditRow, Command, Payer, Tenant
 from domain.money import positive_cents
@@ -37,6 +37,8 @@ def job_scope(kind: str, params: dict[str, Any]) -> str:
         return job_scope(params["of"], params)
     if kind == "SELF_PAY":
         return EFFECTS[params["type"]].scope
+    if kind == "REMITTANCE":
+        return ADJUSTMENT_SCOPE  # and WRITE_OFF_SCOPE: the remittance service checks both
     return WRITE_OFF_SCOPE
 
 
@@ -98,7 +100,9 @@ async def submit_bulk_writeoff(
             uow.session, tenant_id, parsed, "selection.filter"
         )
         params["filter"] = resolved.to_params()
-    return await _store(uow, tenant_id, actor, idempotency_key, "WRITEOFF", params, asked, enqueue)
+    return await store_job(
+        uow, tenant_id, actor, idempotency_key, "WRITEOFF", params, asked, enqueue
+    )
 
 
 async def submit_bulk_self_pay(
@@ -168,7 +172,9 @@ async def submit_bulk_self_pay(
         "date": (transaction_date or await tenant_today(uow.session, tenant_id)).isoformat(),
         "filter": resolved.to_params(),
     }
-    return await _store(uow, tenant_id, actor, idempotency_key, "SELF_PAY", params, asked, enqueue)
+    return await store_job(
+        uow, tenant_id, actor, idempotency_key, "SELF_PAY", params, asked, enqueue
+    )
 
 
 def _amount(type_: str, amount: str | None, percent: str | None) -> tuple[int | None, str | None]:
@@ -229,7 +235,7 @@ async def submit_bulk_reversal(
         raise DomainError.of("jobId", "JOB_ALREADY_REVERSED", "This job is already reversed.")
     params = {"job": original.id, "of": original.kind, "type": original.params.get("type")}
     params["reason"] = text
-    return await _store(
+    return await store_job(
         uow, tenant_id, actor, idempotency_key, "REVERSAL", params, asked, enqueue, original.id
     )
 
@@ -285,7 +291,7 @@ async def _replay(
     return job
 
 
-async def _store(
+async def store_job(
     uow: UnitOfWork,
     tenant_id: int,
     actor: str,
@@ -296,7 +302,9 @@ async def _store(
     enqueue: Enqueue,
     reverses_job_id: int | None = None,
 ) -> BulkJob:
-    """Insert the QUEUED job and its planning command; enqueue the planning after commit."""
+    """Insert the QUEUED job and its planning command; enqueue the planning after commit.
+
+    Also how other capabilities start a job of their own kind (a remittance's posting)."""
     key, digest = clean_key(idempotency_key), fingerprint(kind, asked)
     job = await uow.session.scalar(
         insert(BulkJob)

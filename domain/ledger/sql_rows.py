@@ -69,13 +69,45 @@ async def next_ids(session: AsyncSession, sequence: str, count: int) -> list[int
 async def insert_rows(
     session: AsyncSession, table: str, columns: dict[str, str], rows: list[dict[str, Any]]
 ) -> None:
-    """INSERT many rows as one statement: one array parameter per column, unnested."""
+    """INSERT many rows as one statement: one array parameter per column, unnested.
+
+    A column of an array type (`"TEXT[]"`) travels as array literals, since `unnest` would
+    flatten an array of arrays."""
     names = ", ".join(columns)
-    arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in columns.items())
-    await session.execute(
-        text(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})"),
-        {name: [row.get(name) for row in rows] for name in columns},
+    if not any(kind.endswith("[]") for kind in columns.values()):
+        arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in columns.items())
+        await session.execute(
+            text(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})"),
+            {name: [row.get(name) for row in rows] for name in columns},
+        )
+        return
+    arrays = ", ".join(
+        f"CAST(:{name} AS {'TEXT' if kind.endswith('[]') else kind}[])"
+        for name, kind in columns.items()
     )
+    picked = ", ".join(
+        f"CAST(u.{name} AS {kind})" if kind.endswith("[]") else f"u.{name}"
+        for name, kind in columns.items()
+    )
+    await session.execute(
+        text(
+            f"INSERT INTO {table} ({names}) SELECT {picked} FROM unnest({arrays}) AS u({names})"
+        ),
+        {
+            name: [
+                _literal(row.get(name)) if kind.endswith("[]") else row.get(name) for row in rows
+            ]
+            for name, kind in columns.items()
+        },
+    )
+
+
+def _literal(values: Iterable[str] | None) -> str | None:
+    """A PostgreSQL array literal of strings, every element quoted."""
+    if values is None:
+        return None
+    quoted = ('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+    return "{" + ",".join(quoted) + "}"
 
 
 async def update_rows(

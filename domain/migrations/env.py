@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from domain.bulk.models import BulkJob  # noqa: F401  (registers the bulk tables)
 from domain.models import Base
+from domain.remittances.models import Remittance  # noqa: F401  (registers the remittance tables)
 
 target_metadata = Base.metadata
 

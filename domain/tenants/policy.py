@@ -37,6 +37,8 @@ class TenantPolicy:
     synthetic_carc_group: str = "OA"
     categories: tuple[Category, ...] = ()
     time_zone: str = "UTC"
+    remittance_memo_groups: frozenset[str] = frozenset()
+    """CAS groups among OA and PI that a remittance posts as memo instead of reducing."""
 
     def category(self, code: str) -> Category | None:
         """The active category `code`, or None."""
@@ -77,6 +79,7 @@ async def load_policy(session: AsyncSession, tenant_id: int) -> TenantPolicy:
                 Tenant.synthetic_carc_group,
                 Tenant.time_zone,
                 categories,
+                Tenant.remittance_memo_groups,
             ).where(Tenant.id == tenant_id)
         )
     ).one()
@@ -93,4 +96,5 @@ async def load_policy(session: AsyncSession, tenant_id: int) -> TenantPolicy:
             for code, name, reduces, carc_group, reason, active in tenant[6]
         ),
         tenant.time_zone,
+        frozenset(tenant.remittance_memo_groups),
     )

@@ -1,0 +1,331 @@
+"""Importing an 835 file: parse, balance, match and store it, then start posting.
+
+The whole file is stored or nothing is: a file that does not parse, or names a remittance
+(payer + trace number) another file already brought, is refused with a typed error naming the
+segment. Wrong SE/GE/IEA counts or control numbers, an empty required element or an impossible
+date are refused too, unless the import is `lenient` (payers do send such files): then they
+are kept as the remittance's issues and it waits for review. The same file again (by SHA-256)
+returns what the first import stored and posts nothing. A balanced remittance without issues
+starts posting at once (a bulk job of its claims, applied by the workers); any other waits as
+NEEDS_REVIEW until a person posts it anyway.
+"""
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Text, any_, bindparam, insert, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import IntegrityError
+
+from domain.commands.store import Enqueue
+from domain.errors import DomainError
+from domain.ledger.sql_rows import among, insert_rows, next_ids
+from domain.models import AuditRow, ChargeLine, Visit
+from domain.remittances import rows as columns
+from domain.remittances.balance import check_remittance
+from domain.remittances.matching import LedgerLine, LedgerVisit, PriorClaim, match_claim
+from domain.remittances.models import Remittance, RemittanceClaim, RemittanceFile
+from domain.remittances.parsed import Remittance as Parsed
+from domain.remittances.parser import parse_835
+from domain.remittances.posting_jobs import require_scopes, start_posting
+from domain.tenants.policy import load_policy
+from domain.uow import UnitOfWork
+
+TRACE_KEY = "uq_remittances_tenant_id_payer_identifier_trace_number_trace_part"
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What an import stored (or, for the same file again, had stored)."""
+
+    file_id: int
+    remittance_ids: tuple[int, ...]
+    replayed: bool
+
+
+async def import_file(
+    uow: UnitOfWork,
+    *,
+    tenant_id: int,
+    actor: str,
+    scopes: frozenset[str],
+    data: bytes,
+    filename: str | None,
+    enqueue: Enqueue,
+    lenient: bool = False,
+) -> Imported:
+    """Store the file's remittances and start posting the balanced ones."""
+    require_scopes(scopes)
+    digest = hashlib.sha256(data).digest()
+    if replay := await _replay(uow, tenant_id, digest):
+        return replay
+    parsed = parse_835(data, strict=not lenient)
+    await _refuse_taken_traces(uow, tenant_id, parsed)
+    file = RemittanceFile(
+        tenant_id=tenant_id,
+        sha256=digest,
+        filename=(filename or "")[:255] or None,
+        raw_text=_text(data),
+        size_bytes=len(data),
+        imported_by=actor,
+    )
+    uow.session.add(file)
+    await uow.session.flush()
+    remittance_ids = await _store(uow, tenant_id, actor, file.id, parsed)
+    for remittance_id in remittance_ids:
+        await start_posting(uow, tenant_id, actor, remittance_id, enqueue, review=False)
+    uow.session.add(
+        AuditRow(
+            tenant_id=tenant_id,
+            actor=actor,
+            action="REMITTANCE_IMPORTED",
+            details={"file": file.id, "remittances": remittance_ids, "filename": filename},
+        )
+    )
+    return Imported(file.id, tuple(remittance_ids), False)
+
+
+async def _replay(uow: UnitOfWork, tenant_id: int, digest: bytes) -> Imported | None:
+    file_id = await uow.session.scalar(
+        select(RemittanceFile.id).where(
+            RemittanceFile.tenant_id == tenant_id, RemittanceFile.sha256 == digest
+        )
+    )
+    if file_id is None:
+        return None
+    ids = await uow.session.scalars(
+        select(Remittance.id).where(Remittance.file_id == file_id).order_by(Remittance.seq)
+    )
+    return Imported(file_id, tuple(ids), True)
+
+
+def _text(data: bytes) -> str:
+    """The file as text (X12 is ASCII; a stray Latin-1 byte in a name is kept, not refused)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def _trace_reused(payer: str, trace: str, where: str) -> DomainError:
+    return DomainError.of(
+        "file",
+        "REMITTANCE_TRACE_REUSED",
+        f"Payer {payer!r} trace number {trace!r} appears {where}: a remittance is imported "
+        "once (the same file again returns it).",
+    )
+
+
+async def _refuse_taken_traces(uow: UnitOfWork, tenant_id: int, parsed: list[Parsed]) -> None:
+    for r in parsed:
+        taken = await uow.session.scalar(
+            select(Remittance.id).where(
+                Remittance.tenant_id == tenant_id,
+                Remittance.payer_identifier == r.payer_id,
+                Remittance.trace_number == r.trace.number,
+            )
+        )
+        if taken is not None:
+            raise _trace_reused(r.payer_id, r.trace.number, "in a remittance already imported")
+
+
+async def _store(
+    uow: UnitOfWork, tenant_id: int, actor: str, file_id: int, parsed: list[Parsed]
+) -> list[int]:
+    session = uow.session
+    claims = [c for r in parsed for c in r.claims]
+    visits = await _visits(uow, tenant_id, {c.patient_control_number for c in claims})
+    priors = await _priors(uow, tenant_id, [c for c in claims if c.is_reversal])
+    policy = await load_policy(session, tenant_id)
+    remittance_ids = await next_ids(session, "remittances_id_seq", len(parsed))
+    parts: Counter[tuple[str, str]] = Counter()
+    taken: set[int] = set()
+    claim_ids = iter(await next_ids(session, "remittance_claims_id_seq", len(claims)))
+    line_ids = iter(
+        await next_ids(session, "remittance_lines_id_seq", sum(len(c.lines) for c in claims))
+    )
+    rows = columns.Rows()
+    for seq, (remittance, remittance_id) in enumerate(
+        zip(parsed, remittance_ids, strict=True), start=1
+    ):
+        matches = [match_claim(c, visits, priors, taken) for c in remittance.claims]
+        for index, (claim, match) in enumerate(zip(remittance.claims, matches, strict=True)):
+            ids = (next(claim_ids), [next(line_ids) for _ in claim.lines])
+            rows.add_claim(
+                tenant_id,
+                remittance_id,
+                ids,
+                index + 1,
+                claim,
+                match,
+                policy.remittance_memo_groups,
+            )
+        rows.add_provider_adjustments(tenant_id, remittance_id, remittance)
+        payers = Counter(m.payer_id for m in matches if m.payer_id is not None)
+        parts[remittance.payer_id, remittance.trace.number] += 1
+        row = _remittance_row(tenant_id, actor, file_id, seq, remittance_id, remittance, payers)
+        row["trace_part"] = parts[remittance.payer_id, remittance.trace.number]
+        rows.remittances.append(row)
+    await _insert(uow, rows, parsed)
+    return remittance_ids
+
+
+def _remittance_row(
+    tenant_id: int,
+    actor: str,
+    file_id: int,
+    seq: int,
+    remittance_id: int,
+    r: Parsed,
+    payers: Counter[int],
+) -> dict[str, Any]:
+    balance = check_remittance(r)
+    return {
+        "id": remittance_id,
+        "tenant_id": tenant_id,
+        "file_id": file_id,
+        "seq": seq,
+        "payer_identifier": r.payer_id,
+        "trace_number": r.trace.number,
+        "control_number": r.control_number,
+        "version": r.version,
+        "payer_name": r.payer.name,
+        "payee_name": r.payee.name,
+        "payee_identifier": r.payee.identifier,
+        "handling_code": r.payment.handling_code,
+        "payment_method": r.payment.method,
+        "credit_debit": r.payment.credit_debit,
+        "paid_cents": r.payment.cents,
+        "payment_date": r.payment.payment_date,
+        "production_date": r.production_date,
+        "balanced": balance.balanced,
+        "imbalances": columns.imbalance_rows(balance),
+        "issues": [
+            {"segment": i.segment, "tag": i.tag, "code": i.code, "message": i.message}
+            for i in r.issues
+        ],
+        "status": "NEEDS_REVIEW",
+        "payer_id": payers.most_common(1)[0][0] if payers else None,
+        "provider_adjustment_cents": sum(p.cents for p in r.provider_adjustments),
+        "imported_by": actor,
+    }
+
+
+async def _insert(uow: UnitOfWork, rows: columns.Rows, parsed: list[Parsed]) -> None:
+    session = uow.session
+    try:
+        await session.execute(insert(Remittance), rows.remittances)
+    except IntegrityError as error:  # another import of the same payer + trace committed first
+        if TRACE_KEY not in str(error.orig):
+            raise
+        first = parsed[0]
+        raise _trace_reused(first.payer_id, first.trace.number, "in a concurrent import") from None
+    await insert_rows(session, "remittance_claims", columns.CLAIM_COLUMNS, rows.claims)
+    await insert_rows(session, "remittance_lines", columns.LINE_COLUMNS, rows.lines)
+    await insert_rows(
+        session, "remittance_adjustments", columns.ADJUSTMENT_COLUMNS, rows.adjustments
+    )
+    await insert_rows(
+        session,
+        "remittance_provider_adjustments",
+        columns.PROVIDER_ADJUSTMENT_COLUMNS,
+        rows.provider_adjustments,
+    )
+
+
+async def _visits(
+    uow: UnitOfWork, tenant_id: int, claim_numbers: Iterable[str]
+) -> dict[str, LedgerVisit]:
+    """The visits these claim numbers name, with their lines in line order."""
+    numbers = sorted(claim_numbers)
+    found = (
+        await uow.session.execute(
+            select(
+                Visit.id,
+                Visit.account_id,
+                Visit.payer_id,
+                Visit.claim_number,
+                Visit.date_of_service,
+            ).where(Visit.tenant_id == tenant_id, Visit.claim_number == any_(_texts(numbers)))
+        )
+    ).all()
+    lines: dict[int, list[LedgerLine]] = {v.id: [] for v in found}
+    dates = {v.id: v.date_of_service for v in found}
+    line_rows = await uow.session.execute(
+        select(
+            ChargeLine.id,
+            ChargeLine.visit_id,
+            ChargeLine.line_number,
+            ChargeLine.procedure_code,
+            ChargeLine.modifiers,
+            ChargeLine.service_date,
+            ChargeLine.billed_cents,
+            ChargeLine.control_number,
+        )
+        .where(among(ChargeLine.visit_id, list(lines)), ChargeLine.tenant_id == tenant_id)
+        .order_by(ChargeLine.visit_id, ChargeLine.line_number)
+    )
+    for r in line_rows:
+        lines[r.visit_id].append(
+            LedgerLine(
+                r.id,
+                r.line_number,
+                r.procedure_code,
+                tuple(r.modifiers),
+                r.service_date or dates[r.visit_id],
+                r.billed_cents,
+                r.control_number,
+            )
+        )
+    return {
+        v.claim_number: LedgerVisit(
+            v.id, v.account_id, v.payer_id, v.claim_number, tuple(lines[v.id])
+        )
+        for v in found
+    }
+
+
+def _texts(values: list[str]) -> Any:
+    """A list of strings bound as one array parameter (any number of claims)."""
+    return bindparam(None, values, type_=ARRAY(Text))
+
+
+async def _priors(uow: UnitOfWork, tenant_id: int, reversals: list[Any]) -> list[PriorClaim]:
+    """Posted claims a payer reversal in this file may undo, newest first."""
+    if not reversals:
+        return []
+    c = RemittanceClaim
+    numbers = {r.patient_control_number for r in reversals}
+    payer_numbers = {
+        r.payer_claim_control_number for r in reversals if r.payer_claim_control_number
+    }
+    rows = await uow.session.execute(
+        select(
+            c.id,
+            c.account_id,
+            c.visit_id,
+            c.patient_control_number,
+            c.payer_claim_control_number,
+        )
+        .where(
+            c.tenant_id == tenant_id,
+            c.outcome.in_(("POSTED", "DENIED")),
+            c.reverses_claim_id.is_(None),
+            c.patient_control_number.in_(sorted(numbers))
+            | c.payer_claim_control_number.in_(sorted(payer_numbers)),
+        )
+        .order_by(c.id.desc())
+    )
+    return [
+        PriorClaim(
+            r.id,
+            r.account_id or 0,
+            r.visit_id or 0,
+            r.patient_control_number,
+            r.payer_claim_control_number,
+        )
+        for r in rows
+    ]
