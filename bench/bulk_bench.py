@@ -16,9 +16,11 @@ import asyncio
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import pairwise
+from typing import Any
 
 import asyncpg
 from celery import Celery
@@ -71,25 +73,36 @@ class BulkRun:
         return max((b - a for a, b in pairwise(sorted(self.event_times))), default=0.0)
 
 
-async def _listen(pubsub: PubSub, run: BulkRun, start: float, done: asyncio.Event) -> None:
-    """Record each progress event's arrival until the one saying the job finished."""
+async def listen_progress(
+    pubsub: PubSub,
+    times: list[float],
+    start: float,
+    done: asyncio.Event,
+    on_event: Callable[[dict[str, Any], float], None] | None = None,
+) -> None:
+    """Record each progress event's arrival (seconds since `start`) until the one saying the
+    job finished; `on_event` sees each event too."""
     async for message in pubsub.listen():
         if message.get("type") != "pmessage":
             continue
         seen = time.time() - start
         event = json.loads(message["data"])
-        run.event_times.append(seen)
-        if event.get("total") is not None and not run.plan_seconds:
-            run.plan_seconds = seen
+        times.append(seen)
+        if on_event is not None:
+            on_event(event, seen)
         if event.get("finished"):
-            run.final_event_seconds = seen
             done.set()
             return
 
 
-async def _wait_finished(
-    conn: asyncpg.Connection, job_id: int, within: float, stack: Stack
-) -> None:
+def _note_milestones(run: BulkRun, event: dict[str, Any], seen: float) -> None:
+    if event.get("total") is not None and not run.plan_seconds:
+        run.plan_seconds = seen
+    if event.get("finished"):
+        run.final_event_seconds = seen
+
+
+async def wait_finished(conn: asyncpg.Connection, job_id: int, within: float, stack: Stack) -> None:
     """Poll the job row until it is finished (the fallback should the last event be lost)."""
     deadline = time.monotonic() + within
     while await conn.fetchval("SELECT finished_at FROM bulk_jobs WHERE id = $1", job_id) is None:
@@ -127,7 +140,9 @@ async def run_bulk(stack: Stack, conn: asyncpg.Connection, app: Celery, tenant: 
     try:
         await _queue_drained(redis, stack.queue)
         start = time.time()
-        listener = asyncio.create_task(_listen(pubsub, run, start, done))
+        listener = asyncio.create_task(
+            listen_progress(pubsub, run.event_times, start, done, partial(_note_milestones, run))
+        )
         async with UnitOfWork(make_session_factory(engine)) as uow:
             job = await submit_bulk_writeoff(
                 uow,
@@ -142,7 +157,7 @@ async def run_bulk(stack: Stack, conn: asyncpg.Connection, app: Celery, tenant: 
             )
             await uow.commit()
         run.submit_seconds, run.job_id = time.time() - start, job.id
-        await _wait_finished(conn, job.id, max(120.0, run.lines / 500), stack)
+        await wait_finished(conn, job.id, max(120.0, run.lines / 500), stack)
         await asyncio.wait_for(done.wait(), 5)  # the finished event follows its commit
         listener.cancel()
         row = await conn.fetchrow(

@@ -77,25 +77,7 @@ async def seed_tenant(
             balance_cents,
             lines_per_account,
         )
-        await _insert_charges(conn, tid)
-        await conn.execute(
-            """UPDATE charge_lines l SET balance_cents = s.total
-               FROM (SELECT line_id, sum(amount_cents) AS total FROM ledger_entries
-                     WHERE tenant_id = $1 GROUP BY line_id) s WHERE l.id = s.line_id""",
-            tid,
-        )
-        await conn.execute(
-            """UPDATE visits v SET balance_cents = s.total
-               FROM (SELECT visit_id, sum(balance_cents) AS total FROM charge_lines
-                     WHERE tenant_id = $1 GROUP BY visit_id) s WHERE v.id = s.visit_id""",
-            tid,
-        )
-        await conn.execute(
-            """UPDATE accounts a SET balance_cents = s.total
-               FROM (SELECT account_id, sum(balance_cents) AS total FROM visits
-                     WHERE tenant_id = $1 GROUP BY account_id) s WHERE a.id = s.account_id""",
-            tid,
-        )
+        await charge_every_line(conn, tid)
         rows = await conn.fetch(
             "SELECT id, account_id FROM charge_lines WHERE tenant_id = $1 ORDER BY id", tid
         )
@@ -116,6 +98,30 @@ CHARGE_COLUMNS = {
     "prev_hash": "bytea",
     "entry_hash": "bytea",
 }
+
+
+async def charge_every_line(conn: asyncpg.Connection, tid: int) -> None:
+    """Open every line of the tenant with a CHARGE of its billed amount, and project the
+    balances of lines, visits and accounts from the ledger."""
+    await _insert_charges(conn, tid)
+    await conn.execute(
+        """UPDATE charge_lines l SET balance_cents = s.total
+           FROM (SELECT line_id, sum(amount_cents) AS total FROM ledger_entries
+                 WHERE tenant_id = $1 GROUP BY line_id) s WHERE l.id = s.line_id""",
+        tid,
+    )
+    await conn.execute(
+        """UPDATE visits v SET balance_cents = s.total
+           FROM (SELECT visit_id, sum(balance_cents) AS total FROM charge_lines
+                 WHERE tenant_id = $1 GROUP BY visit_id) s WHERE v.id = s.visit_id""",
+        tid,
+    )
+    await conn.execute(
+        """UPDATE accounts a SET balance_cents = s.total
+           FROM (SELECT account_id, sum(balance_cents) AS total FROM visits
+                 WHERE tenant_id = $1 GROUP BY account_id) s WHERE a.id = s.account_id""",
+        tid,
+    )
 
 
 async def _insert_charges(conn: asyncpg.Connection, tenant_id: int) -> None:

@@ -8,7 +8,15 @@ from dataclasses import dataclass
 import asyncpg
 from celery import Celery
 
-from bench import apply_bench, bulk_bench, ceiling, drift, http_bench, subs_bench
+from bench import (
+    apply_bench,
+    bulk_bench,
+    ceiling,
+    drift,
+    http_bench,
+    remit_bench,
+    subs_bench,
+)
 from bench.data import seed_tenant, wait_final
 from bench.report import BenchError, Results, Row, percentile
 from bench.stack import Stack
@@ -32,6 +40,8 @@ class Scale:
     sub_seconds: float
     bulk_jobs: tuple[tuple[int, float], ...] = ()
     """(lines, target seconds) per bulk write-off job."""
+    remittances: tuple[tuple[int, float], ...] = ()
+    """(claims, target seconds) per generated 835 (3 service lines a claim)."""
 
 
 class DriftError(BenchError):
@@ -242,3 +252,46 @@ async def phase_bulk(
             }
         )
         await drift_gate(conn, name, results, await bulk_bench.problems(conn, run, tenant))
+
+
+async def phase_remit(
+    stack: Stack, conn: asyncpg.Connection, app: Celery, s: Scale, results: Results
+) -> None:
+    """835 remittances of N claims: import → the posting job's finished_at, progress, drift."""
+    for claims, target in s.remittances:
+        run = await remit_bench.run_remit(stack, conn, app, claims, 3)
+        name = f"835 import + post {claims:,} claims / {run.lines:,} lines"
+        note = (
+            f"job {run.job_id} {run.status}; {run.file_bytes / 1e6:.1f} MB; the import "
+            f"transaction (parse, balance, match, store) {run.import_seconds:.2f} s"
+        )
+        results.add(Row(f"{name}: import → posted", run.seconds, "s", target, "target", note))
+        results.add(
+            Row(
+                f"{name}: max gap between progress events",
+                run.max_gap,
+                "s",
+                1.0,
+                "target",
+                f"{len(run.event_times)} events, counted from the import call",
+            )
+        )
+        results.add(
+            Row(
+                f"{name}: max gap between progress events once imported",
+                run.max_posting_gap,
+                "s",
+                1.0,
+                "target",
+                "from the import's answer (the posting job exists), as a client sees it",
+            )
+        )
+        results.extra.setdefault("remittances", []).append(
+            {
+                **run.__dict__,
+                "max_gap": run.max_gap,
+                "max_posting_gap": run.max_posting_gap,
+                "target": target,
+            }
+        )
+        await drift_gate(conn, name, results, await remit_bench.problems(conn, run))

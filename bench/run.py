@@ -32,6 +32,7 @@ from bench.phases import (
     phase_bulk,
     phase_ceiling,
     phase_http,
+    phase_remit,
     phase_subscriptions,
 )
 from bench.report import BenchError, Results, render_table, write_json
@@ -52,6 +53,7 @@ SCALES = {
         sub_rate=50,
         sub_seconds=2,
         bulk_jobs=((2_000, 5.0),),
+        remittances=((1_000, 20.0),),
     ),
     "full": Scale(
         "full",
@@ -67,9 +69,10 @@ SCALES = {
         sub_rate=200,
         sub_seconds=5,
         bulk_jobs=((10_000, 5.0), (100_000, 40.0)),
+        remittances=((10_000, 20.0),),
     ),
 }
-PHASES = ("ceiling", "apply", "bulk", "http", "subs")
+PHASES = ("ceiling", "apply", "bulk", "remit", "http", "subs")
 OUTPUT = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
@@ -118,7 +121,7 @@ async def _phases(
         if "ceiling" in phases:
             print("· ceiling A …", flush=True)
             await phase_ceiling(stack, conn, scale, tool, results)
-        if phases & {"apply", "bulk", "http", "subs"}:
+        if phases & {"apply", "bulk", "remit", "http", "subs"}:
             from bench.apply_bench import warm_up
             from workers.app import make_celery
 
@@ -133,6 +136,9 @@ async def _phases(
                 if "bulk" in phases:
                     print("· bulk write-off jobs …", flush=True)
                     await phase_bulk(stack, conn, app, scale, results)
+                if "remit" in phases:
+                    print("· 835 remittance import + post …", flush=True)
+                    await phase_remit(stack, conn, app, scale, results)
             finally:
                 app.close()
         if phases & {"http", "subs"}:

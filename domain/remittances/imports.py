@@ -12,22 +12,21 @@ NEEDS_REVIEW until a person posts it anyway.
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Text, any_, bindparam, insert, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from domain.commands.store import Enqueue
 from domain.errors import DomainError
-from domain.ledger.sql_rows import among, insert_rows, next_ids
-from domain.models import AuditRow, ChargeLine, Visit
+from domain.ledger.sql_rows import insert_rows, next_ids
+from domain.models import AuditRow
 from domain.remittances import rows as columns
 from domain.remittances.balance import check_remittance
-from domain.remittances.matching import LedgerLine, LedgerVisit, PriorClaim, match_claim
-from domain.remittances.models import Remittance, RemittanceClaim, RemittanceFile
+from domain.remittances.lookups import posted_claims, visits_by_claim_number
+from domain.remittances.matching import match_claim
+from domain.remittances.models import Remittance, RemittanceFile
 from domain.remittances.parsed import Remittance as Parsed
 from domain.remittances.parser import parse_835
 from domain.remittances.posting_jobs import require_scopes, start_posting
@@ -137,8 +136,9 @@ async def _store(
 ) -> list[int]:
     session = uow.session
     claims = [c for r in parsed for c in r.claims]
-    visits = await _visits(uow, tenant_id, {c.patient_control_number for c in claims})
-    priors = await _priors(uow, tenant_id, [c for c in claims if c.is_reversal])
+    numbers = {c.patient_control_number for c in claims}
+    visits = await visits_by_claim_number(session, tenant_id, numbers)
+    priors = await posted_claims(session, tenant_id, [c for c in claims if c.is_reversal])
     policy = await load_policy(session, tenant_id)
     remittance_ids = await next_ids(session, "remittances_id_seq", len(parsed))
     parts: Counter[tuple[str, str]] = Counter()
@@ -234,98 +234,3 @@ async def _insert(uow: UnitOfWork, rows: columns.Rows, parsed: list[Parsed]) -> 
         columns.PROVIDER_ADJUSTMENT_COLUMNS,
         rows.provider_adjustments,
     )
-
-
-async def _visits(
-    uow: UnitOfWork, tenant_id: int, claim_numbers: Iterable[str]
-) -> dict[str, LedgerVisit]:
-    """The visits these claim numbers name, with their lines in line order."""
-    numbers = sorted(claim_numbers)
-    found = (
-        await uow.session.execute(
-            select(
-                Visit.id,
-                Visit.account_id,
-                Visit.payer_id,
-                Visit.claim_number,
-                Visit.date_of_service,
-            ).where(Visit.tenant_id == tenant_id, Visit.claim_number == any_(_texts(numbers)))
-        )
-    ).all()
-    lines: dict[int, list[LedgerLine]] = {v.id: [] for v in found}
-    dates = {v.id: v.date_of_service for v in found}
-    line_rows = await uow.session.execute(
-        select(
-            ChargeLine.id,
-            ChargeLine.visit_id,
-            ChargeLine.line_number,
-            ChargeLine.procedure_code,
-            ChargeLine.modifiers,
-            ChargeLine.service_date,
-            ChargeLine.billed_cents,
-            ChargeLine.control_number,
-        )
-        .where(among(ChargeLine.visit_id, list(lines)), ChargeLine.tenant_id == tenant_id)
-        .order_by(ChargeLine.visit_id, ChargeLine.line_number)
-    )
-    for r in line_rows:
-        lines[r.visit_id].append(
-            LedgerLine(
-                r.id,
-                r.line_number,
-                r.procedure_code,
-                tuple(r.modifiers),
-                r.service_date or dates[r.visit_id],
-                r.billed_cents,
-                r.control_number,
-            )
-        )
-    return {
-        v.claim_number: LedgerVisit(
-            v.id, v.account_id, v.payer_id, v.claim_number, tuple(lines[v.id])
-        )
-        for v in found
-    }
-
-
-def _texts(values: list[str]) -> Any:
-    """A list of strings bound as one array parameter (any number of claims)."""
-    return bindparam(None, values, type_=ARRAY(Text))
-
-
-async def _priors(uow: UnitOfWork, tenant_id: int, reversals: list[Any]) -> list[PriorClaim]:
-    """Posted claims a payer reversal in this file may undo, newest first."""
-    if not reversals:
-        return []
-    c = RemittanceClaim
-    numbers = {r.patient_control_number for r in reversals}
-    payer_numbers = {
-        r.payer_claim_control_number for r in reversals if r.payer_claim_control_number
-    }
-    rows = await uow.session.execute(
-        select(
-            c.id,
-            c.account_id,
-            c.visit_id,
-            c.patient_control_number,
-            c.payer_claim_control_number,
-        )
-        .where(
-            c.tenant_id == tenant_id,
-            c.outcome.in_(("POSTED", "DENIED")),
-            c.reverses_claim_id.is_(None),
-            c.patient_control_number.in_(sorted(numbers))
-            | c.payer_claim_control_number.in_(sorted(payer_numbers)),
-        )
-        .order_by(c.id.desc())
-    )
-    return [
-        PriorClaim(
-            r.id,
-            r.account_id or 0,
-            r.visit_id or 0,
-            r.patient_control_number,
-            r.payer_claim_control_number,
-        )
-        for r in rows
-    ]

@@ -109,6 +109,12 @@ def _match_claim(
             code="CLAIM_NOT_FOUND",
             message=f"No visit has claim number {claim.patient_control_number!r}.",
         )
+    if not visit.lines:
+        return ClaimMatch(
+            "UNMATCHED",
+            code="VISIT_HAS_NO_LINES",
+            message=f"Visit {visit.claim_number!r} has no charge lines to post to.",
+        )
     return ClaimMatch(
         "PENDING",
         visit.account_id,
