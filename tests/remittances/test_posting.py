@@ -2,18 +2,21 @@
 responsibility, denials, unmatched claims, review, payer reversals and reversing a remittance,
 to the cent, with the oracle clean after each."""
 
+import json
+import time
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
 import pytest
 from celery import Celery
+from redis.asyncio import Redis
 from sqlalchemy import select
 
 from arledger.config import Settings
 from domain.db import SessionFactory
 from domain.errors import DomainError
-from domain.models import AuditRow, LedgerEntry, Transaction, TransactionApplication
+from domain.models import AuditRow, LedgerEntry, Transaction, TransactionApplication, Visit
 from domain.remittances.generate import (
     AdjustmentSpec,
     ClaimSpec,
@@ -397,3 +400,39 @@ async def test_a_file_with_a_used_trace_is_refused_and_stores_nothing(remit: Rem
     assert refused.value.code == "REMITTANCE_TRACE_REUSED"
     assert "T-ONCE" in refused.value.problems[0].message
     assert await remit.entry_count(world.tenant_id) == before
+
+
+async def test_every_account_a_remittance_changes_is_announced(
+    remit: Remit, settings: Settings
+) -> None:
+    # given two claims on two accounts, and a subscriber to both accounts' channels
+    data = _file("T-EVENTS", _claim("E1"), _claim("E2"))
+    world = await world_for(remit.sessions, parse_835(data))
+    async with remit.sessions() as session:
+        accounts = {
+            number: (await session.get_one(Visit, visit_id)).account_id
+            for number, visit_id in world.visits.items()
+        }
+    redis = Redis.from_url(settings.redis_url)
+    pubsub = redis.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(
+        *[f"{settings.channel_prefix}:{world.tenant_id}:account:{a}" for a in accounts.values()]
+    )
+    try:
+        # when the remittance posts
+        imported = await remit.import_(world.tenant_id, data)
+        await remit.settled(imported.remittance_ids[0])
+        # then each account's change arrives with its new balance (10.00 of patient share)
+        seen: dict[int, Any] = {}
+        deadline = time.monotonic() + 10
+        while len(seen) < 2 and time.monotonic() < deadline:
+            message = await pubsub.get_message(timeout=0.5)
+            if message is not None:
+                event = json.loads(message["data"])
+                seen[event["account_id"]] = event
+        assert {a: e["balance_cents"] for a, e in seen.items()} == dict.fromkeys(
+            accounts.values(), 1000
+        )
+    finally:
+        await pubsub.aclose()
+        await redis.aclose()
