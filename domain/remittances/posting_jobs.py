@@ -5,7 +5,7 @@ from datetime import date
 
 from domain.bulk.models import BulkJob
 from domain.bulk.service import store_job, submit_bulk_reversal
-from domain.commands.store import Enqueue
+from domain.commands.store import Enqueue, clean_key
 from domain.errors import DomainError
 from domain.ledger.availability import ADJUSTMENT_SCOPE, WRITE_OFF_SCOPE
 from domain.ledger.sql_rows import next_ids
@@ -133,7 +133,7 @@ async def reverse_remittance(
         raise DomainError.of("remittanceId", "REMITTANCE_NOT_FOUND", "No such remittance.")
     if remittance.reversal_job_id is not None:
         replay = await uow.session.get_one(BulkJob, remittance.reversal_job_id)
-        if replay.idempotency_key == idempotency_key.strip():
+        if replay.idempotency_key == clean_key(idempotency_key):
             return replay
         raise DomainError.of(
             "remittanceId", "REMITTANCE_ALREADY_REVERSED", "This remittance is already reversed."
