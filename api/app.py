@@ -1,4 +1,4 @@
-"""The ASGI application: /graphql (HTTP and graphql-transport-ws) and /health."""
+"""The ASGI application: /graphql (HTTP and graphql-transport-ws), /fhir and /health."""
 
 import contextlib
 from collections.abc import AsyncIterator
@@ -19,7 +19,9 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from api.auth import Authenticator, AuthError, RefusingWebSocketAdapter, refuse
 from api.context import Context, Services
 from api.enqueue import Enqueuer
+from api.fhir.routes import fhir_routes
 from api.limits import RequestLimits
+from api.origins import origin_middleware
 from api.pages.routes import page_routes
 from api.pubsub import Broadcaster
 from api.request_id import RequestIdMiddleware, request_id_of
@@ -76,13 +78,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
         connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_seconds),
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
         allow_queries_via_get=False,
+        # Browser websockets from these origins (and the API's own) only: HTTP 403 otherwise.
+        allowed_origins=settings.cors_origin_list,
+        # File uploads (the GraphQL multipart request spec SPAs use: importRemittance's file).
+        # Strawberry makes this opt-in because a browser sends multipart/form-data cross-site
+        # without a CORS preflight, which is a CSRF hole when cookies authenticate. Here only
+        # an `Authorization: Bearer` header does, which a cross-site form cannot carry.
+        multipart_uploads_enabled=True,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         engine = make_engine(settings.api_database_url, pool_size=settings.db_pool_size)
         sessions = make_session_factory(engine)
-        broadcaster = Broadcaster(Redis.from_url(settings.redis_url), settings.channel_prefix)
+        broadcaster = Broadcaster.for_this_process(settings.redis_url, settings.channel_prefix)
         await broadcaster.start()
         enqueuer = Enqueuer(make_celery(), settings.celery_queue, settings.bulk_queue_name)
         publisher = RedisPublisher(Redis.from_url(settings.redis_url), settings.channel_prefix)
@@ -109,12 +118,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/health", health),
             *page_routes(settings),
+            *fhir_routes(settings, lambda: graphql.services),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
         ],
         lifespan=lifespan,
         middleware=[
-            Middleware(RequestLimits, max_bytes=settings.max_request_bytes),
+            *origin_middleware(settings),  # outermost: refusals and 413s are readable cross-origin
+            Middleware(
+                RequestLimits,
+                max_bytes=settings.max_request_bytes,
+                max_upload_bytes=settings.max_upload_bytes,
+            ),
             Middleware(RequestIdMiddleware),
         ],
     )

@@ -2,9 +2,11 @@
 
 An HTTP body larger than the limit is refused with 413 before the application sees it: at once
 when `Content-Length` says so, else as soon as the streamed chunks add up to more than the
-limit (so a chunked body is never read whole into memory). A websocket message larger than the
-limit closes the socket with 1009 (message too big). uvicorn's own `--ws-max-size` (16 MiB by
-default) still bounds what it buffers before this check sees a message.
+limit (so a chunked body is never read whole into memory). A `multipart/form-data` body (a
+file upload, the GraphQL multipart request spec) has its own, larger limit (`max_upload_bytes`:
+an 835 of 10,000 claims is about 4 MB); every other body keeps `max_bytes`. A websocket message
+larger than the limit closes the socket with 1009 (message too big). uvicorn's own
+`--ws-max-size` (16 MiB by default) still bounds what it buffers before this check sees one.
 """
 
 from starlette.responses import JSONResponse
@@ -33,6 +35,14 @@ def declared_length(scope: Scope) -> int | None:
     return None
 
 
+def is_upload(scope: Scope) -> bool:
+    """Whether the request's `Content-Type` is `multipart/form-data`."""
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return value.split(b";", 1)[0].strip().lower() == b"multipart/form-data"
+    return False
+
+
 def message_size(message: Message) -> int:
     """Bytes of a `websocket.receive` message's payload."""
     if message.get("bytes") is not None:
@@ -47,11 +57,13 @@ def short_reason(reason: str) -> str:
 
 
 class RequestLimits:
-    """Pure ASGI middleware enforcing `max_bytes` on HTTP bodies and websocket messages."""
+    """Pure ASGI middleware enforcing `max_bytes` on HTTP bodies and websocket messages, and
+    `max_upload_bytes` (default: `max_bytes`) on multipart uploads."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_upload_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_upload_bytes = max_bytes if max_upload_bytes is None else max_upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -62,9 +74,10 @@ class RequestLimits:
             await self.app(scope, receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.max_upload_bytes if is_upload(scope) else self.max_bytes
         length = declared_length(scope)
-        if length is not None and length > self.max_bytes:
-            await too_large(self.max_bytes)(scope, receive, send)
+        if length is not None and length > limit:
+            await too_large(limit)(scope, receive, send)
             return
         received = 0
         started = False
@@ -73,7 +86,7 @@ class RequestLimits:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.max_bytes:
+            if received > limit:
                 raise BodyTooLarge
             return message
 
@@ -87,7 +100,7 @@ class RequestLimits:
         except BodyTooLarge:
             if started:
                 raise
-            await too_large(self.max_bytes)(scope, receive, send)
+            await too_large(limit)(scope, receive, send)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         closed = False

@@ -13,11 +13,13 @@ from api.context import Info
 from api.ids import decode_any
 from api.ledger.entries import LedgerEntry
 from api.ledger.types import Account, ChargeLine, Visit
+from api.remittances.types import Remittance
 from api.transactions.payers import Payer
 from api.transactions.types import Transaction, TransactionCode
 from api.types import Node
 from domain import models
 from domain.bulk import models as bulk_models
+from domain.remittances import models as remittance_models
 
 NODE_TYPES: dict[str, tuple[Any, Any]] = {
     "Account": (models.Account, Account),
@@ -30,6 +32,7 @@ NODE_TYPES: dict[str, tuple[Any, Any]] = {
     "Transaction": (models.Transaction, Transaction),
     "TransactionCode": (models.TransactionCode, TransactionCode),
     "BulkJob": (bulk_models.BulkJob, BulkJob),
+    "Remittance": (remittance_models.Remittance, Remittance),
 }
 
 

@@ -1,5 +1,9 @@
 """One Redis pub/sub connection per API process, fanned out to in-process subscribers.
 
+Each process (`arledger api --workers N` runs N) builds its own `Broadcaster` in the app's
+lifespan, so N processes hold N pub/sub connections, each named `arledger-api-<pid>` in Redis
+`CLIENT LIST` (see `subscriber_name`), whichever process serves a websocket.
+
 Redis pub/sub is at-most-once; subscribers use the per-account version to notice gaps. A lost
 connection is re-established (and every channel pattern subscribed again) by redis-py itself
 when it can, else by `_run`, every half second while Redis is down; what was published in the
@@ -9,6 +13,7 @@ meantime is lost to this process's subscribers (they re-query on a gap).
 import asyncio
 import contextlib
 import json
+import os
 from collections import defaultdict
 from collections.abc import AsyncIterator
 
@@ -21,8 +26,19 @@ log = structlog.get_logger(__name__)
 QUEUE_SIZE = 1000
 
 
+def subscriber_name(pid: int | None = None) -> str:
+    """The Redis client name of the pub/sub connection of the API process `pid` (this one)."""
+    return f"arledger-api-{os.getpid() if pid is None else pid}"
+
+
 class Broadcaster:
     """`async with broadcaster.listen(channel) as queue:` receives events for `channel`."""
+
+    @classmethod
+    def for_this_process(cls, redis_url: str, prefix: str) -> "Broadcaster":
+        """A broadcaster whose connection is named after this process (`subscriber_name`);
+        redis-py names every connection it (re)opens, so the name survives a reconnect."""
+        return cls(Redis.from_url(redis_url, client_name=subscriber_name()), prefix)
 
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._redis = redis

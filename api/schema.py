@@ -36,6 +36,10 @@ from api.ledger.queries import LedgerQuery
 from api.ledger.subscriptions import LedgerSubscription
 from api.nodes import NODE_TYPES, NodeQuery
 from api.read_snapshot import ReadSnapshotExtension
+from api.remittances.mutations import RemittanceMutation
+from api.remittances.queries import RemittanceQuery
+from api.reports.mutations import ReportMutation
+from api.reports.queries import ReportQuery
 from api.reversals.mutations import ReversalMutation
 from api.scalars import SCALARS
 from api.tenants.settings import SettingsMutation, SettingsQuery
@@ -57,6 +61,8 @@ class Query(
     SettingsQuery,
     TransactionQuery,
     BulkQuery,
+    ReportQuery,
+    RemittanceQuery,
 ):
     """Every read, one capability at a time; each needs `billing.read`."""
 
@@ -69,6 +75,8 @@ class Mutation(
     SettingsMutation,
     TransactionMutation,
     BulkMutation,
+    ReportMutation,
+    RemittanceMutation,
 ):
     """Every write: each parses, authorises, calls one domain function and maps its errors."""
 

@@ -1,6 +1,7 @@
-"""The `arledger` command line: migrate, seed, tokens, the API, the worker, `make dev` and
-bulk jobs (`arledger bulk …`, see `arledger.bulk_cli`) and `arledger verify` (the correctness
-oracle, see `arledger.verify_cli`).
+"""The `arledger` command line: migrate, seed, tokens, the API, the worker, `make dev`,
+bulk jobs (`arledger bulk …`, see `arledger.bulk_cli`), 835 remittances (`arledger remit
+import …`, see `arledger.remit_cli`) and `arledger verify` (the correctness oracle, see
+`arledger.verify_cli`).
 
 Heavy modules (SQLAlchemy engines, uvicorn, Celery, the GraphQL schema) are imported inside
 the subcommand that needs them, so `arledger token` stays fast.
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from arledger.bulk_cli import add_bulk_command
 from arledger.config import get_settings
+from arledger.remit_cli import add_remit_command
 from arledger.verify_cli import add_verify_command
 
 
@@ -65,14 +67,24 @@ def _token(args: argparse.Namespace) -> None:
     print(token)
 
 
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 def _api(args: argparse.Namespace) -> None:
     import uvicorn
 
+    # An import string and a factory, so that each of uvicorn's worker processes builds its
+    # own app: its own engine pool, pub/sub connection and Celery producer (workers=1: one
+    # process, no supervisor).
     uvicorn.run(
         "api.app:create_app",
         factory=True,
         host=args.host,
         port=args.port,
+        workers=args.workers or get_settings().api_worker_count,
         ws="websockets-sansio",
         ws_max_size=get_settings().max_request_bytes,
         log_level=get_settings().log_level.lower(),
@@ -127,12 +139,15 @@ def _parser() -> argparse.ArgumentParser:
     api = command("api", _api, "Serve the GraphQL API with uvicorn.")
     api.add_argument("--host", default="127.0.0.1")
     api.add_argument("--port", type=int, default=8000)
+    api.add_argument("--workers", type=_positive_int, metavar="N",
+                     help="processes (default: API_WORKERS, else one per CPU)")  # fmt: skip
     worker = command("worker", _worker, "Run the Celery worker (with beat unless --no-beat).")
     worker.add_argument("--concurrency", type=int, default=2)
     worker.add_argument("--no-beat", action="store_true", help="do not embed the beat scheduler")
     command("export-schema", _export_schema, "Print the GraphQL schema (SDL).")
     command("dev", _dev, "Run the whole stack locally until Ctrl-C.")
     add_bulk_command(sub)
+    add_remit_command(sub)
     add_verify_command(sub)
     return parser
 

@@ -1,5 +1,6 @@
 """Process configuration, read from the environment (and `.env`) by pydantic-settings."""
 
+import os
 from functools import lru_cache
 from typing import Literal, Self
 from urllib.parse import quote, urlsplit
@@ -50,6 +51,8 @@ class Settings(BaseSettings):
     apply_drain_seconds: float = Field(default=5.0, gt=0.0)
     bulk_chunk_size: int = Field(default=500, ge=1, le=20_000)
     db_pool_size: int = 10
+    api_workers: int = Field(default=0, ge=0, le=256)
+    """Processes `arledger api` runs (`--workers` overrides it); 0: one per CPU."""
     log_level: str = "INFO"
     # Production mode, token verification and request limits (issue 7).
     arledger_env: Literal["development", "production"] = "development"
@@ -66,13 +69,35 @@ class Settings(BaseSettings):
     """Operations in one batched HTTP request (a JSON array); 0 turns batching off."""
     max_request_bytes: int = Field(default=256 * 1024, ge=1024)
     """Largest HTTP request body (413 beyond) and websocket message (closed 1009 beyond)."""
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    """Largest `multipart/form-data` body (a file upload, e.g. an 835): 413 beyond. The default
+    is the 835 reader's own limit (`domain.remittances.x12.MAX_BYTES`)."""
+    # Browser front ends on other origins, and the FHIR export (issue 15).
+    cors_origins: str = ""
+    """Origins (`scheme://host[:port]`, comma-separated) whose pages may call the API over
+    HTTP (CORS) and open its websocket; empty: none. `*`: any (development only)."""
+    fhir_account_system: str = "https://arledger.invalid/{tenant}/account-number"
+    """`Identifier.system` of a FHIR Account's account number; `{tenant}` is the tenant slug."""
 
     @model_validator(mode="after")
-    def _token_settings(self) -> Self:
-        """Misconfigured token verification stops the process at startup, every problem named."""
-        if problems := setting_problems(self):
-            raise ValueError("token settings:" + "".join(f"\n  - {p}" for p in problems))
+    def _no_problems(self) -> Self:
+        """Misconfigured tokens, origins or FHIR ids stop the process at startup, every problem
+        named, by section."""
+        sections = {
+            "token settings": setting_problems(self),
+            "CORS settings": origin_problems(self.cors_origins, self.production),
+            "FHIR settings": fhir_problems(self.fhir_account_system),
+        }
+        if named := [(name, problems) for name, problems in sections.items() if problems]:
+            raise ValueError(
+                "\n".join(f"{name}:" + "".join(f"\n  - {p}" for p in ps) for name, ps in named)
+            )
         return self
+
+    @property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        """`cors_origins` as origins the way browsers send them (lower case, no default port)."""
+        return tuple(normal_origin(o) or o for o in split_origins(self.cors_origins))
 
     @property
     def production(self) -> bool:
@@ -99,6 +124,11 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def api_worker_count(self) -> int:
+        """`api_workers`, or the number of CPUs (`os.cpu_count()`) when it is 0."""
+        return self.api_workers or os.cpu_count() or 1
+
+    @property
     def bulk_queue_name(self) -> str:
         return self.bulk_queue or f"{self.celery_queue}-bulk"
 
@@ -106,6 +136,68 @@ class Settings(BaseSettings):
     def worker_queues(self) -> str:
         """The `-Q` argument of a worker: both queues."""
         return f"{self.celery_queue},{self.bulk_queue_name}"
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def split_origins(value: str) -> list[str]:
+    """The comma-separated entries of `CORS_ORIGINS`, blanks dropped."""
+    return [entry.strip() for entry in value.split(",") if entry.strip()]
+
+
+def normal_origin(entry: str) -> str | None:
+    """`scheme://host[:port]` in the form a browser's `Origin` header has it (lower case, the
+    scheme's default port left out), or None when `entry` is not such an origin."""
+    try:
+        parts = urlsplit(entry)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in DEFAULT_PORTS or not parts.hostname:
+        return None
+    if parts.path or "@" in parts.netloc or any(c in entry for c in "?# \t"):
+        return None
+    scheme = parts.scheme.lower()
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{scheme}://{host}" + ("" if port in (None, DEFAULT_PORTS[scheme]) else f":{port}")
+
+
+def origin_problems(value: str, production: bool) -> list[str]:
+    """Everything wrong with `CORS_ORIGINS`, each as a sentence naming the variable."""
+    entries = split_origins(value)
+    problems = []
+    if "*" in entries and production:
+        problems.append(
+            "ARLEDGER_ENV=production refuses CORS_ORIGINS=* (every site's pages could call the "
+            "API): list the front ends' exact origins, e.g. https://billing.example.org"
+        )
+    if "*" in entries and len(entries) > 1:
+        problems.append("CORS_ORIGINS=* allows every origin: list nothing beside it")
+    for entry in entries:
+        if entry == "null":
+            problems.append(
+                "CORS_ORIGINS must not list 'null' (sandboxed and file: pages all send it)"
+            )
+        elif entry != "*" and normal_origin(entry) is None:
+            problems.append(
+                f"CORS_ORIGINS entry {entry!r} is not an origin: http(s)://host[:port], "
+                "without a path or a trailing slash"
+            )
+    return problems
+
+
+def fhir_problems(system: str) -> list[str]:
+    """Everything wrong with `FHIR_ACCOUNT_SYSTEM`."""
+    problems = []
+    if "{tenant}" not in system:
+        problems.append(
+            "FHIR_ACCOUNT_SYSTEM must contain {tenant}: account numbers are unique per tenant"
+        )
+    parts = urlsplit(system.replace("{tenant}", "t"))
+    if parts.scheme not in ("http", "https", "urn") or not (parts.netloc or parts.path):
+        problems.append("FHIR_ACCOUNT_SYSTEM must be an absolute URL (https://…) or a urn:")
+    return problems
 
 
 def _as_user(url: str, user: str, password: str) -> str:

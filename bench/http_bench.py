@@ -34,7 +34,7 @@ def writeoff_input(key: str, line_id: int, cents: int) -> dict[str, Any]:
     return {
         "input": {
             "idempotencyKey": key,
-            "reason": "charity",
+            "reason": "CHARITY",
             "note": None,
             "lines": [{"lineId": encode_id("ChargeLine", line_id), "amount": amount}],
         }

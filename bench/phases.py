@@ -104,10 +104,23 @@ async def phase_apply(
         await drift_gate(conn, f"apply {label}", results)
 
 
+def served_by(name: str, procs: int) -> str:
+    """A row's (or drift check's) name, marked with the API processes that served it (rows of
+    a one-process run keep their names, comparable with earlier runs)."""
+    return name if procs == 1 else f"{name} [{procs} API procs]"
+
+
 async def phase_http(
-    stack: Stack, conn: asyncpg.Connection, api: str, bare: str, s: Scale, results: Results
+    stack: Stack,
+    conn: asyncpg.Connection,
+    api: str,
+    bare: str,
+    s: Scale,
+    results: Results,
+    procs: int = 1,
 ) -> None:
-    """End to end over HTTP against the bare strawberry app's requests/s."""
+    """End to end over HTTP against the bare strawberry app's requests/s (both served by
+    `procs` uvicorn processes)."""
     n, c = s.http_requests, s.http_clients
     spread = await seed_tenant(conn, s.spread_accounts, s.lines_per_account, 10_000_000)
     hot = await seed_tenant(conn, 1, 1, BIG)
@@ -119,7 +132,7 @@ async def phase_http(
     bare_run = await http_bench.blast(bare, None, c, n, http_bench.noop_bodies(line_ids), "noop")
     if bare_run.errors:
         raise BenchError("bare app errors:\n" + "\n".join(bare_run.errors[:5]))
-    bare_name = f"bare strawberry mutation ({c} clients)"
+    bare_name = served_by(f"bare strawberry mutation ({c} clients)", procs)
     results.add(Row(bare_name, bare_run.rate, "req/s", note=f"{n:,} requests"))
     for label, tenant in (("spread", spread), ("hot", hot)):
         ids = [line for line, _ in tenant.lines]
@@ -131,7 +144,7 @@ async def phase_http(
         final = n / (out.seen_at - run.started)
         results.add(
             Row(
-                f"e2e {label}: mutations answered ({c} clients)",
+                served_by(f"e2e {label}: mutations answered ({c} clients)", procs),
                 run.rate,
                 "req/s",
                 bare_run.rate,
@@ -141,7 +154,7 @@ async def phase_http(
         )
         results.add(
             Row(
-                f"e2e {label}: all commands final",
+                served_by(f"e2e {label}: all commands final", procs),
                 final,
                 "cmd/s",
                 bare_run.rate,
@@ -149,13 +162,20 @@ async def phase_http(
                 f"{out.applied} applied, {out.rejected} rejected",
             )
         )
-        await drift_gate(conn, f"e2e {label}", results)
+        await drift_gate(conn, served_by(f"e2e {label}", procs), results)
 
 
 async def phase_subscriptions(
-    stack: Stack, conn: asyncpg.Connection, api: str, bare: str, s: Scale, results: Results
+    stack: Stack,
+    conn: asyncpg.Connection,
+    api: str,
+    bare: str,
+    s: Scale,
+    results: Results,
+    procs: int = 1,
 ) -> None:
-    """Subscription latency at a steady write-off rate, against the bare relay's."""
+    """Subscription latency at a steady write-off rate, against the bare relay's (both served
+    by `procs` uvicorn processes: the sockets spread over them, one Redis subscriber each)."""
     w, rate, secs = s.ws_clients, s.sub_rate, s.sub_seconds
     ceiling_run = await subs_bench.relay_ceiling(bare, stack.redis_url, stack.prefix, w, rate, secs)
     if not ceiling_run.send_to_ws:
@@ -165,7 +185,8 @@ async def phase_subscriptions(
     relay = {p: percentile(ms, p) for p in (50, 99)}
     for p in (50, 99):
         note = f"{ceiling_run.delivered}/{ceiling_run.expected} delivered" if p == 50 else ""
-        results.add(Row(f"bare relay publish→ws p{p} ({shape})", relay[p], "ms", note=note))
+        relay_row = served_by(f"bare relay publish→ws p{p} ({shape})", procs)
+        results.add(Row(relay_row, relay[p], "ms", note=note))
     for via in ("direct", "http"):
         tenant = await seed_tenant(conn, w, 1, BIG)
         if via == "http":
@@ -186,13 +207,18 @@ async def phase_subscriptions(
                 note = sent if (name, p) == ("send→ws", 50) else ""
                 results.add(
                     Row(
-                        f"sub {name} p{p} ({what})", value, "ms", relay[p], f"bare relay p{p}", note
+                        served_by(f"sub {name} p{p} ({what})", procs),
+                        value,
+                        "ms",
+                        relay[p],
+                        f"bare relay p{p}",
+                        note,
                     )
                 )
         errors = f"; {len(run.errors)} errors: {run.errors[0]}" if run.errors else ""
         results.add(
             Row(
-                f"sub events delivered ({what})",
+                served_by(f"sub events delivered ({what})", procs),
                 run.delivered,
                 "events",
                 run.expected,
@@ -200,7 +226,7 @@ async def phase_subscriptions(
                 f"pub/sub is at-most-once{errors}",
             )
         )
-    await drift_gate(conn, "subscriptions", results)
+    await drift_gate(conn, served_by("subscriptions", procs), results)
 
 
 async def phase_bulk(

@@ -1,9 +1,13 @@
-"""`python -m bench.run [--scale small|full] [--only PHASE,…]`: every phase (or the ones named)
-in one run, on one PostgreSQL and Redis (DATABASE_URL / REDIS_URL when set, else embedded), in
-a fresh throwaway database with a fresh Celery queue and channel prefix. Prints the table,
-writes bench/results/latest.json and exits non-zero when a phase fails or the drift check finds
-anything. Every child process and the throwaway database are removed at the end, whatever
-happened.
+"""`python -m bench.run [--scale small|full] [--only PHASE,…] [--api-workers 1,N]`: every phase
+(or the ones named) in one run, on one PostgreSQL and Redis (DATABASE_URL / REDIS_URL when set,
+else embedded), in a fresh throwaway database with a fresh Celery queue and channel prefix.
+Prints the table, writes bench/results/latest.json and exits non-zero when a phase fails or the
+drift check finds anything. Every child process and the throwaway database are removed at the
+end, whatever happened.
+
+The HTTP and subscription phases run once per API process count of `--api-workers` (default:
+1 and the number of CPUs), the API and the bare app each served by that many uvicorn
+processes, as `arledger api --workers N` serves; rows of N > 1 are marked `[N API procs]`.
 """
 
 from __future__ import annotations
@@ -72,7 +76,7 @@ SCALES = {
         remittances=((10_000, 20.0),),
     ),
 }
-PHASES = ("ceiling", "apply", "bulk", "remit", "http", "subs")
+PHASES = ("ceiling", "apply", "bulk", "remit", "http", "subs", "reports")
 OUTPUT = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
@@ -97,8 +101,26 @@ def _parser() -> argparse.ArgumentParser:
         default="auto",
         help="ceiling A client: pgbench when installed (auto), or asyncpg",
     )
+    p.add_argument(
+        "--api-workers",
+        type=_process_counts,
+        default=_process_counts(f"1,{os.cpu_count() or 1}"),
+        metavar="N,…",
+        help="API process counts the http and subs phases run with (default: 1 and the CPUs)",
+    )
     p.add_argument("--output", type=Path, default=OUTPUT, help="where to write the JSON")
     return p
+
+
+def _process_counts(text: str) -> tuple[int, ...]:
+    """`1,4` → (1, 4): distinct counts, each at least 1, in the order given."""
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of whole numbers: {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"process counts must be at least 1: {text!r}")
+    return tuple(dict.fromkeys(counts))
 
 
 def _git_commit() -> str:
@@ -113,7 +135,12 @@ def _git_commit() -> str:
 
 
 async def _phases(
-    stack: Stack, scale: Scale, phases: set[str], tool: str, results: Results
+    stack: Stack,
+    scale: Scale,
+    phases: set[str],
+    tool: str,
+    results: Results,
+    api_workers: tuple[int, ...] = (1,),
 ) -> None:
     conn = await asyncpg.connect(stack.dsn)
     try:
@@ -141,17 +168,33 @@ async def _phases(
                     await phase_remit(stack, conn, app, scale, results)
             finally:
                 app.close()
-        if phases & {"http", "subs"}:
-            api = stack.start_uvicorn("api", "api.app:create_app")
-            bare = stack.start_uvicorn("bare", "bench.bare_app:create_app")
-            await stack.wait_http("api", api)
-            await stack.wait_http("bare", bare)
+        for procs in api_workers if phases & {"http", "subs"} else ():
+            # one log per process count: logs/api-<procs>.log, logs/bare-<procs>.log
+            api_name, bare_name = f"api-{procs}", f"bare-{procs}"
+            api = stack.start_uvicorn(api_name, "api.app:create_app", workers=procs)
+            bare = stack.start_uvicorn(bare_name, "bench.bare_app:create_app", workers=procs)
+            await stack.wait_http(api_name, api)
+            await stack.wait_http(bare_name, bare)
+            if procs > 1:  # /health answers as soon as one of them is up
+                await stack.wait_processes(api_name, procs)
+                await stack.wait_processes(bare_name, procs)
+            served = f"{procs} API process{'es' if procs > 1 else ''}"
             if "http" in phases:
-                print("· end to end over HTTP …", flush=True)
-                await phase_http(stack, conn, api, bare, scale, results)
+                print(f"· end to end over HTTP ({served}) …", flush=True)
+                await phase_http(stack, conn, api, bare, scale, results, procs)
             if "subs" in phases:
-                print("· subscription latency …", flush=True)
-                await phase_subscriptions(stack, conn, api, bare, scale, results)
+                print(f"· subscription latency ({served}) …", flush=True)
+                await phase_subscriptions(stack, conn, api, bare, scale, results, procs)
+            stack.stop(api_name)
+            stack.stop(bare_name)
+        if "reports" in phases:
+            from bench.reports_bench import phase_reports
+
+            print("· AR reports at size (seeding takes a while) …", flush=True)
+            api = stack.start_uvicorn("reports-api", "api.app:create_app")
+            await stack.wait_http("reports-api", api)
+            await phase_reports(stack, conn, api, scale.name, results)
+            stack.stop("reports-api")
     finally:
         await conn.close()
 
@@ -178,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         commit=_git_commit(),
         python=platform.python_version(),
         cpus=os.cpu_count(),
+        api_workers=list(args.api_workers),
         scale_settings=scale.__dict__,
     )
     signal.signal(signal.SIGTERM, _interrupt)
@@ -197,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
             bulk_chunk_size=settings.bulk_chunk_size,
             db_pool_size=settings.db_pool_size,
         )
-        asyncio.run(_phases(stack, scale, phases, tool, results))
+        asyncio.run(_phases(stack, scale, phases, tool, results, args.api_workers))
     except (BenchError, DevStackError) as exc:
         error = str(exc)
     except KeyboardInterrupt:

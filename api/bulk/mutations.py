@@ -8,6 +8,7 @@ from api.actions import WRITERS, perform
 from api.auth import Principal
 from api.bulk.types import BulkJob, BulkJobPayload
 from api.context import Info
+from api.enums import BulkSelfPayType, WriteOffReason
 from api.ids import decode_id
 from api.scalars import Money
 from api.types import UserError
@@ -52,14 +53,14 @@ class BulkLineSelectionInput:
 class BulkWriteOffInput:
     idempotency_key: str
     selection: BulkLineSelectionInput
-    reason: str = strawberry.field(description="A write-off reason; each line's whole balance.")
+    reason: WriteOffReason = strawberry.field(description="Written off: each line's whole balance.")
     note: str | None = None
 
 
 @strawberry.input
 class BulkSelfPayInput:
     idempotency_key: str
-    type: str = strawberry.field(description="BD, FC, AC, AD or RF.")
+    type: BulkSelfPayType
     amount: Money | None = strawberry.field(default=None, description="FC, AC, AD: per visit.")
     percent: str | None = strawberry.field(
         default=None, description="FC only: percent of the visit balance, rounded half-up."
@@ -107,7 +108,7 @@ class BulkMutation:
                 raw_filter=None
                 if chosen.filter is None
                 else chosen.filter.raw(_payer(chosen.filter.payer_id)),
-                reason=input.reason,
+                reason=input.reason.value,
                 note=input.note,
                 enqueue=info.context.services.enqueuer.apply_bulk,
             )
@@ -127,7 +128,7 @@ class BulkMutation:
                 actor=who.actor,
                 scopes=who.scopes,
                 idempotency_key=input.idempotency_key,
-                type_=input.type,
+                type_=input.type.value,
                 payer_code=input.payer_code,
                 amount=input.amount,
                 percent=input.percent,

@@ -7,6 +7,7 @@ import strawberry
 from sqlalchemy import func, select
 
 from api.context import Info
+from api.enums import BulkJobItemStatus, BulkJobKind, BulkJobStatus, BulkSelfPayType, optional
 from api.ids import encode_id
 from api.pagination import Connection, paginate
 from api.scalars import Money
@@ -42,7 +43,7 @@ class BulkJobItem:
     """One selected row and what happened to it."""
 
     seq: int
-    status: str = strawberry.field(description="PENDING, APPLIED, SKIPPED, CANCELLED or FAILED.")
+    status: BulkJobItemStatus
     code: str | None = strawberry.field(description="Why it was skipped or not attempted.")
     message: str | None
     amount: Money | None = strawberry.field(description="What was applied (positive).")
@@ -61,7 +62,7 @@ class BulkJobItem:
     def from_row(cls, row: bulk_models.BulkJobItem) -> Self:
         return cls(
             seq=row.seq,
-            status=row.status,
+            status=BulkJobItemStatus(row.status),
             code=row.code,
             message=row.message,
             amount=row.amount_cents,
@@ -79,10 +80,14 @@ class BulkJob(Node):
     """A bulk write-off, bulk self-pay run or bulk reversal; `summary` says `N of M applied`."""
 
     pk: strawberry.Private[int]
-    kind: str = strawberry.field(description="WRITEOFF, SELF_PAY or REVERSAL.")
-    status: str = strawberry.field(description="QUEUED, RUNNING, DONE, FAILED or CANCELLED.")
-    transaction_type: str | None = strawberry.field(description="Self-pay: BD, FC, AC, AD, RF.")
-    reason: str | None
+    kind: BulkJobKind
+    status: BulkJobStatus
+    transaction_type: BulkSelfPayType | None = strawberry.field(
+        description="A self-pay job's type, and a reversal of one: the type it reversed."
+    )
+    reason: str | None = strawberry.field(
+        description="A write-off job's reason (as stored, e.g. small-balance) or a reversal's."
+    )
     actor: str
     total: int | None = strawberry.field(description="Rows selected; null until planned.")
     applied: int
@@ -105,9 +110,9 @@ class BulkJob(Node):
         return cls(
             id=strawberry.ID(encode_id("BulkJob", row.id)),
             pk=row.id,
-            kind=row.kind,
-            status=row.status,
-            transaction_type=row.params.get("type"),
+            kind=BulkJobKind(row.kind),
+            status=BulkJobStatus(row.status),
+            transaction_type=optional(BulkSelfPayType, row.params.get("type")),
             reason=row.params.get("reason"),
             actor=row.actor,
             total=total,
@@ -134,7 +139,7 @@ class BulkJob(Node):
         item = bulk_models.BulkJobItem
         query = (
             select(item.code, func.count())
-            .where(item.job_id == self.pk, item.status == "SKIPPED")
+            .where(item.job_id == self.pk, item.status == BulkJobItemStatus.SKIPPED.value)
             .group_by(item.code)
             .order_by(func.count().desc(), item.code)
         )
@@ -144,12 +149,16 @@ class BulkJob(Node):
 
     @strawberry.field(description="The job's rows in selection order, optionally by status.")
     async def items(
-        self, info: Info, status: str | None = None, first: int = 100, after: str | None = None
+        self,
+        info: Info,
+        status: BulkJobItemStatus | None = None,
+        first: int = 100,
+        after: str | None = None,
     ) -> Connection[BulkJobItem]:
         item = bulk_models.BulkJobItem
         query = select(item).where(item.job_id == self.pk)
         if status is not None:
-            query = query.where(item.status == status)
+            query = query.where(item.status == status.value)
         sessions = info.context.sessions
         return await paginate(sessions, query, item.id, first, after, BulkJobItem.from_row)
 
@@ -172,7 +181,7 @@ class BulkJobEvent:
     """Progress of a job: the first message is the current state, the last has `finished`."""
 
     job_id: strawberry.ID
-    status: str
+    status: BulkJobStatus
     total: int | None
     applied: int
     skipped: int
@@ -186,7 +195,7 @@ class BulkJobEvent:
         done = event.applied + event.skipped + event.cancelled
         return cls(
             job_id=strawberry.ID(encode_id("BulkJob", event.job_id)),
-            status=event.status,
+            status=BulkJobStatus(event.status),
             total=event.total,
             applied=event.applied,
             skipped=event.skipped,

@@ -5,6 +5,7 @@ from typing import Self
 
 import strawberry
 
+from api.enums import CommandStatus
 from api.ids import encode_id
 from api.types import Node, UserError
 from domain import models
@@ -13,7 +14,7 @@ from domain import models
 @strawberry.type
 class Command(Node):
     kind: str
-    status: str
+    status: CommandStatus
     error_code: str | None
     error_message: str | None
     created_at: datetime
@@ -24,7 +25,7 @@ class Command(Node):
         return cls(
             id=strawberry.ID(encode_id("Command", row.id)),
             kind=row.kind,
-            status=row.status,
+            status=CommandStatus(row.status),
             error_code=row.error_code,
             error_message=row.error_message,
             created_at=row.created_at,

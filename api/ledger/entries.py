@@ -6,6 +6,7 @@ from typing import Self
 import strawberry
 
 from api.context import Info
+from api.enums import LedgerEntryKind
 from api.ids import encode_id, encode_optional_id
 from api.scalars import Money
 from api.types import Node
@@ -32,17 +33,23 @@ class LedgerEntry(Node):
     pk: strawberry.Private[int]
     line_pk: strawberry.Private[int]
     reverses_pk: strawberry.Private[int | None]
-    kind: str
+    kind: LedgerEntryKind
     amount: Money = strawberry.field(description="Signed effect on the line's balance.")
     memo_amount: Money | None = strawberry.field(
         description="For an informational entry (amount 0): the amount it records."
     )
     affects_balance: bool
     line_id: strawberry.ID
-    reason: str | None
+    reason: str | None = strawberry.field(
+        description="A write-off reason (stored form, e.g. small-balance), an adjustment reason, "
+        "or a reversal's or void's reason."
+    )
     note: str | None
     category: str | None
-    carc_group: str | None
+    carc_group: str | None = strawberry.field(
+        description="The CARC group written: CO, OA, PI or PR (see CarcGroup), or, from a 4010 "
+        "remittance, CR. A string, since remittances may carry groups outside CarcGroup."
+    )
     carc_reason: str | None
     transaction_date: date
     actor: str
@@ -57,7 +64,7 @@ class LedgerEntry(Node):
             pk=row.id,
             line_pk=row.line_id,
             reverses_pk=row.reverses_entry_id,
-            kind=row.kind,
+            kind=LedgerEntryKind(row.kind),
             amount=row.amount_cents,
             memo_amount=row.memo_amount_cents,
             affects_balance=row.amount_cents != 0,

@@ -9,6 +9,8 @@ from api.ids import decode_id
 from api.ledger.entries import LedgerEntry
 from api.ledger.types import Account
 from api.pagination import Connection, paginate
+from api.reports.types import AccountFilter, AccountOrder
+from api.reports.worklist import account_worklist
 from domain import models
 
 
@@ -26,11 +28,24 @@ class LedgerQuery:
             )
         return None if row is None else Account.from_row(row)
 
-    @strawberry.field(description="Accounts in account-creation order.")
+    @strawberry.field(
+        description="Accounts in account-creation order; with `filter` or `orderBy`, the "
+        "worklist: searched and filtered, ordered by balance, age or name, keyset-paginated "
+        "over the balances as they stood when the first page was read, so a walk lists every "
+        "account once while balances change (each shows its balance when its page is read). "
+        "A cursor belongs to the filter and order it was read with."
+    )
     async def accounts(
-        self, info: Info, first: int = 50, after: str | None = None
+        self,
+        info: Info,
+        first: int = 50,
+        after: str | None = None,
+        filter: AccountFilter | None = None,
+        order_by: AccountOrder | None = None,
     ) -> Connection[Account]:
         tenant_id = info.context.require(READ).tenant_id
+        if filter is not None or order_by is not None:
+            return await account_worklist(info, tenant_id, first, after, filter, order_by)
         query = select(models.Account).where(models.Account.tenant_id == tenant_id)
         return await paginate(
             info.context.sessions,

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from api.auth import READ
 from api.context import Info
+from api.enums import LedgerEntryKind
 from api.ids import decode_id, encode_id
 from api.scalars import Money
 from api.types import not_found
@@ -28,7 +29,7 @@ class EntryChange:
 
     entry_id: strawberry.ID
     line_id: strawberry.ID
-    kind: str
+    kind: LedgerEntryKind
     amount: Money = strawberry.field(description="Signed effect; 0 when informational.")
     memo_amount: Money | None
     reverses_entry_id: strawberry.ID | None
@@ -39,7 +40,7 @@ class EntryChange:
         return cls(
             entry_id=strawberry.ID(encode_id("LedgerEntry", entry.entry_id)),
             line_id=strawberry.ID(encode_id("ChargeLine", entry.line_id)),
-            kind=entry.kind,
+            kind=LedgerEntryKind(entry.kind),
             amount=entry.amount_cents,
             memo_amount=entry.memo_amount_cents,
             reverses_entry_id=None

@@ -1,9 +1,10 @@
 """Account, visit and charge-line types: balances, their ledgers and why actions are blocked."""
 
 from datetime import date
-from typing import Self
+from typing import Any, Self
 
 import strawberry
+from strawberry.types.lazy_type import LazyType
 
 from api.context import Info
 from api.ids import encode_id
@@ -113,6 +114,18 @@ class Visit(Node):
     async def charge_lines(self, info: Info) -> list[ChargeLine]:
         rows = await info.context.loaders.lines_by_visit.load(self.pk)
         return [ChargeLine.from_row(r) for r in rows]
+
+    @strawberry.field(
+        description="The remittance claims (835 CLP loops) that matched this visit, newest first.",
+        # A lazy type and late imports: the remittance types import this module, not back.
+        graphql_type=list[LazyType("RemittanceClaim", "api.remittances.types")],  # type: ignore[misc]
+    )
+    async def remittances(self, info: Info) -> list[Any]:
+        from api.remittances.loaders import remittance_loaders
+        from api.remittances.types import RemittanceClaim
+
+        rows = await remittance_loaders(info).claims_by_visit.load(self.pk)
+        return [RemittanceClaim.from_row(r) for r in rows]
 
     @strawberry.field(description="The claim's remittance-adjustment ledger, oldest first.")
     async def adjustments(self, info: Info) -> list[LedgerEntry]:

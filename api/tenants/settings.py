@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from api.audit.trail import AuditRow
 from api.context import Info
+from api.enums import CarcGroup, WriteOffReason
 from api.pagination import Connection, paginate
 from api.scalars import Money
 from api.types import UserError, denied, user_errors
@@ -25,7 +26,7 @@ class AdjustmentCategory:
     reduces_balance: bool = strawberry.field(
         description="False for informational categories: posted, balance unchanged."
     )
-    carc_group: str
+    carc_group: CarcGroup
     carc_reason: str
     carc: str = strawberry.field(description="Group and reason as written, e.g. OA-45.")
     active: bool
@@ -36,7 +37,7 @@ class AdjustmentCategory:
             code=c.code,
             name=c.name,
             reduces_balance=c.reduces_balance,
-            carc_group=c.carc_group,
+            carc_group=CarcGroup(c.carc_group),
             carc_reason=c.carc_reason,
             carc=c.carc,
             active=c.active,
@@ -47,10 +48,12 @@ class AdjustmentCategory:
 class TenantSettings:
     tenant_pk: strawberry.Private[int]
     small_balance_threshold: Money
-    write_off_reasons: list[str]
+    write_off_reasons: list[WriteOffReason] = strawberry.field(
+        description="The write-off reasons enabled for this tenant."
+    )
     blocking_visit_states: list[str]
     adjustment_reasons: list[str]
-    synthetic_carc_group: str = strawberry.field(
+    synthetic_carc_group: CarcGroup = strawberry.field(
         description="CARC group written for categories that name none (commonly OA)."
     )
     adjustment_categories: list[AdjustmentCategory]
@@ -61,10 +64,10 @@ class TenantSettings:
         return cls(
             tenant_pk=policy.tenant_id,
             small_balance_threshold=policy.small_balance_threshold_cents,
-            write_off_reasons=list(policy.writeoff_reasons),
+            write_off_reasons=[WriteOffReason(r) for r in policy.writeoff_reasons],
             blocking_visit_states=sorted(policy.blocking_visit_states),
             adjustment_reasons=list(policy.adjustment_reasons),
-            synthetic_carc_group=policy.synthetic_carc_group,
+            synthetic_carc_group=CarcGroup(policy.synthetic_carc_group),
             adjustment_categories=[AdjustmentCategory.of(c) for c in policy.categories],
             time_zone=policy.time_zone,
         )
@@ -84,7 +87,7 @@ class AdjustmentCategoryInput:
     name: str
     reduces_balance: bool
     carc_reason: str
-    carc_group: str | None = strawberry.field(
+    carc_group: CarcGroup | None = strawberry.field(
         default=None, description="Null: the tenant's synthetic CARC group."
     )
     active: bool = True
@@ -93,10 +96,12 @@ class AdjustmentCategoryInput:
 @strawberry.input(description="Only the fields given change; categories are upserted by code.")
 class TenantSettingsInput:
     small_balance_threshold: Money | None = None
-    write_off_reasons: list[str] | None = None
+    write_off_reasons: list[WriteOffReason] | None = strawberry.field(
+        default=None, description="The reasons to enable; the others are disabled."
+    )
     blocking_visit_states: list[str] | None = None
     adjustment_reasons: list[str] | None = None
-    synthetic_carc_group: str | None = None
+    synthetic_carc_group: CarcGroup | None = None
     adjustment_categories: list[AdjustmentCategoryInput] | None = None
     time_zone: str | None = None
 
@@ -104,20 +109,26 @@ class TenantSettingsInput:
         categories = self.adjustment_categories
         return SettingsChange(
             small_balance_threshold=self.small_balance_threshold,
-            writeoff_reasons=self.write_off_reasons,
+            writeoff_reasons=None
+            if self.write_off_reasons is None
+            else [r.value for r in self.write_off_reasons],
             blocking_visit_states=self.blocking_visit_states,
             adjustment_reasons=self.adjustment_reasons,
-            synthetic_carc_group=self.synthetic_carc_group,
+            synthetic_carc_group=_value(self.synthetic_carc_group),
             time_zone=self.time_zone,
             categories=None
             if categories is None
             else [
                 CategorySpec(
-                    c.code, c.name, c.reduces_balance, c.carc_reason, c.carc_group, c.active
+                    c.code, c.name, c.reduces_balance, c.carc_reason, _value(c.carc_group), c.active
                 )
                 for c in categories
             ],
         )
+
+
+def _value(group: CarcGroup | None) -> str | None:
+    return None if group is None else group.value
 
 
 @strawberry.type

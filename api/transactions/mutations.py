@@ -9,6 +9,7 @@ from api.actions import WRITERS, perform
 from api.auth import Principal
 from api.commands.types import Command, CommandPayload
 from api.context import Info
+from api.enums import TransactionType
 from api.ids import decode_id
 from api.scalars import Money
 from api.transactions.payers import Payer
@@ -33,7 +34,7 @@ async def _transaction_payload(info: Info, pk: int | None, errors: Any) -> Trans
 @strawberry.input
 class CreateTransactionInput:
     payer_id: strawberry.ID
-    type: str = strawberry.field(description="PY, CW, BD, FC, AD, AC or RF.")
+    type: TransactionType
     amount: Money = strawberry.field(description="Positive, refunds too (RF posts as a debit).")
     code: str | None = strawberry.field(default=None, description="Default: the payer's code.")
     transaction_date: date | None = strawberry.field(
@@ -103,7 +104,7 @@ class TransactionMutation:
                 actor=who.actor,
                 scopes=who.scopes,
                 payer_id=decode_id(input.payer_id, "Payer"),
-                type_=input.type,
+                type_=input.type.value,
                 code=input.code,
                 transaction_date=input.transaction_date,
                 amount=input.amount,
@@ -211,7 +212,7 @@ class TransactionMutation:
 
     @strawberry.mutation(description="Create a transaction code or change its description.")
     async def save_transaction_code(
-        self, info: Info, code: str, type: str, description: str
+        self, info: Info, code: str, type: TransactionType, description: str
     ) -> TransactionCodePayload:
         async def act(uow: UnitOfWork, who: Principal) -> models.TransactionCode:
             return await payer_config.upsert_transaction_code(
@@ -219,7 +220,7 @@ class TransactionMutation:
                 tenant_id=who.tenant_id,
                 actor=who.actor,
                 code=code,
-                type_=type,
+                type_=type.value,
                 description=description,
             )
 
@@ -229,7 +230,7 @@ class TransactionMutation:
 
     @strawberry.mutation(description="Set or (with no code) clear a payer's default code.")
     async def set_payer_default_code(
-        self, info: Info, payer_id: strawberry.ID, type: str, code: str | None = None
+        self, info: Info, payer_id: strawberry.ID, type: TransactionType, code: str | None = None
     ) -> PayerPayload:
         async def act(uow: UnitOfWork, who: Principal) -> models.Payer:
             return await payer_config.set_payer_default_code(
@@ -237,7 +238,7 @@ class TransactionMutation:
                 tenant_id=who.tenant_id,
                 actor=who.actor,
                 payer_id=decode_id(payer_id, "Payer"),
-                type_=type,
+                type_=type.value,
                 code=code,
             )
 

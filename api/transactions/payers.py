@@ -7,6 +7,7 @@ from sqlalchemy import or_, select
 
 from api.auth import READ
 from api.context import Info
+from api.enums import TransactionType
 from api.ids import encode_id
 from api.pagination import Connection, paginate
 from api.types import Node
@@ -17,7 +18,7 @@ from domain import models
 class PayerDefaultCode:
     """The code a new transaction of `type` gets for this payer unless one is entered."""
 
-    type: str
+    type: TransactionType
     code: str
     description: str
 
@@ -44,7 +45,10 @@ class Payer(Node):
     @strawberry.field(description="Payer configuration: default transaction code per type.")
     async def default_codes(self, info: Info) -> list[PayerDefaultCode]:
         rows = await info.context.loaders.default_codes.load(self.pk)
-        return [PayerDefaultCode(type=t, code=c.code, description=c.description) for t, c in rows]
+        return [
+            PayerDefaultCode(type=TransactionType(t), code=c.code, description=c.description)
+            for t, c in rows
+        ]
 
 
 @strawberry.type

@@ -7,6 +7,7 @@ import strawberry
 from sqlalchemy import select
 
 from api.context import Info
+from api.enums import TransactionStatus, TransactionType
 from api.ids import decode_id
 from api.pagination import Connection, paginate
 from api.transactions.types import Transaction, TransactionCode
@@ -19,7 +20,7 @@ class TransactionQuery:
     async def transactions(
         self,
         info: Info,
-        status: str | None = None,
+        status: TransactionStatus | None = None,
         payer_id: strawberry.ID | None = None,
         date_from: date | None = None,
         date_to: date | None = None,
@@ -31,7 +32,7 @@ class TransactionQuery:
         t = models.Transaction
         query = select(t).where(t.tenant_id == tenant_id)
         if status is not None:
-            query = query.where(t.status == status)
+            query = query.where(t.status == status.value)
         if payer_id is not None:
             query = query.where(t.payer_id == (decode_id(payer_id, "Payer") or 0))
         if date_from is not None:
@@ -44,12 +45,14 @@ class TransactionQuery:
         return await paginate(sessions, query, t.id, first, after, Transaction.from_row)
 
     @strawberry.field(description="The tenant's transaction codes, optionally of one type.")
-    async def transaction_codes(self, info: Info, type: str | None = None) -> list[TransactionCode]:
+    async def transaction_codes(
+        self, info: Info, type: TransactionType | None = None
+    ) -> list[TransactionCode]:
         tenant_id = info.context.require("billing.read").tenant_id
         c = models.TransactionCode
         query = select(c).where(c.tenant_id == tenant_id).order_by(c.type, c.code)
         if type is not None:
-            query = query.where(c.type == type)
+            query = query.where(c.type == type.value)
         async with info.context.sessions() as session:
             rows = await session.scalars(query)
         return [TransactionCode.from_row(r) for r in rows]

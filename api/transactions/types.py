@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from api.commands.types import Command
 from api.context import Info
+from api.enums import TransactionStatus, TransactionType
 from api.ids import encode_id
 from api.ledger.entries import LedgerEntry
 from api.scalars import Money
@@ -19,7 +20,7 @@ from domain import models
 @strawberry.type
 class TransactionCode(Node):
     code: str
-    type: str
+    type: TransactionType
     description: str
 
     @classmethod
@@ -27,7 +28,7 @@ class TransactionCode(Node):
         return cls(
             id=strawberry.ID(encode_id("TransactionCode", row.id)),
             code=row.code,
-            type=row.type,
+            type=TransactionType(row.type),
             description=row.description,
         )
 
@@ -77,12 +78,10 @@ class Transaction(Node):
     code_pk: strawberry.Private[int]
     post_command_pk: strawberry.Private[int | None]
     void_command_pk: strawberry.Private[int | None]
-    type: str
+    type: TransactionType
     transaction_date: date
     amount: Money
-    status: str = strawberry.field(
-        description="WORK_IN_PROGRESS, POSTING, POSTED, VOIDING or VOIDED."
-    )
+    status: TransactionStatus
     last_error_code: str | None
     last_error_message: str | None
     void_reason: str | None
@@ -100,10 +99,10 @@ class Transaction(Node):
             code_pk=row.transaction_code_id,
             post_command_pk=row.post_command_id,
             void_command_pk=row.void_command_id,
-            type=row.type,
+            type=TransactionType(row.type),
             transaction_date=row.transaction_date,
             amount=row.amount_cents,
-            status=row.status,
+            status=TransactionStatus(row.status),
             last_error_code=row.last_error_code,
             last_error_message=row.last_error_message,
             void_reason=row.void_reason,

@@ -5,6 +5,7 @@ from graphql import GraphQLError
 
 from api.commands.types import Command, CommandPayload
 from api.context import Info
+from api.enums import WriteOffReason
 from api.ids import decode_id
 from api.scalars import Money
 from api.types import denied, user_errors
@@ -26,9 +27,8 @@ class WriteOffInput:
         description="Client-chosen key; the same key returns the same command."
     )
     lines: list[WriteOffLineInput]
-    reason: str = strawberry.field(
-        description="small-balance, patient-uncollectable, charity, bad-debt, "
-        "dispute-resolved or other (other needs a note)."
+    reason: WriteOffReason = strawberry.field(
+        description="Must be enabled for the tenant; OTHER needs a note."
     )
     note: str | None = None
 
@@ -45,7 +45,7 @@ class WriteOffMutation:
         try:
             request = parse_writeoff(
                 [(decode_id(line.line_id, "ChargeLine"), line.amount) for line in input.lines],
-                input.reason,
+                input.reason.value,
                 input.note,
             )
             async with UnitOfWork(info.context.sessions) as uow:

@@ -31,10 +31,11 @@ APPLIERS: dict[str, Applier] = {
 }
 
 
-async def finish_job(uow: UnitOfWork, job: BulkJob) -> None:
+async def finish_job(uow: UnitOfWork, job: BulkJob, command_id: int) -> None:
     """Run when a job's last chunk closes (or planning found nothing to do), in that
-    transaction, after the job row is locked."""
+    transaction, after the job row is locked; `command_id` is that chunk's (or planning's)
+    command, which the finisher's audit rows name."""
     if job.kind == "REMITTANCE":
-        await finishing.finish_posting(uow, job)
+        await finishing.finish_posting(uow, job, command_id)
     elif job.kind == "REVERSAL" and job.params["of"] == "REMITTANCE":
-        await finishing.finish_reversal(uow, job)
+        await finishing.finish_reversal(uow, job, command_id)

@@ -74,7 +74,7 @@ async def apply_chunk(uow: UnitOfWork, command: Command) -> None:
         results = await APPLIERS[job.kind](chunk)
     else:
         results = []
-    await _close_chunk(uow, job_id, results)
+    await _close_chunk(uow, job_id, command.id, results)
 
 
 async def fail_command(uow: UnitOfWork, command_id: int, message: str) -> None:
@@ -100,7 +100,8 @@ async def fail_command(uow: UnitOfWork, command_id: int, message: str) -> None:
     else:
         await uow.session.flush()
         items = await _pending_items(uow, job.id, command.payload["chunk"])
-        await _close_chunk(uow, job.id, [_not_attempted(i.id, "FAILED") for i in items])
+        not_attempted = [_not_attempted(i.id, "FAILED") for i in items]
+        await _close_chunk(uow, job.id, command.id, not_attempted)
     await _finish(uow, command.id, "REJECTED", "INTERNAL_ERROR", message[:2000])
 
 
@@ -129,8 +130,11 @@ async def _pending_items(uow: UnitOfWork, job_id: int, chunk_no: int) -> list[It
     return [Item(*row) for row in rows]
 
 
-async def _close_chunk(uow: UnitOfWork, job_id: int, results: list[Result]) -> None:
-    """Store each row's result and add the chunk to the job's totals (last lock taken)."""
+async def _close_chunk(
+    uow: UnitOfWork, job_id: int, command_id: int, results: list[Result]
+) -> None:
+    """Store each row's result and add the chunk to the job's totals (last lock taken); the
+    chunk that closes the job runs its kind's finisher."""
     if results:
         await update_rows(
             uow.session,
@@ -150,7 +154,7 @@ async def _close_chunk(uow: UnitOfWork, job_id: int, results: list[Result]) -> N
         cents=cents,
     )
     if job.done_chunks == job.total_chunks:
-        await finish_job(uow, job)
+        await finish_job(uow, job, command_id)
     uow.record(progress(job))
 
 

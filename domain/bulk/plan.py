@@ -58,7 +58,7 @@ async def plan_job(
     await uow.session.flush()
     await uow.session.refresh(job)
     if not chunk_ids:
-        await finish_job(uow, job)
+        await finish_job(uow, job, command.id)
     uow.record(progress(job))
     if chunk_ids:
         uow.after_commit(lambda: enqueue_chunks(chunk_ids))

@@ -7,7 +7,8 @@ unapplied), so no adjustment ever takes a line below zero, while a payment may l
   the CARC group and reason; CO-45 is the contractual write-off (category `contractual`, the
   payer's CW code). A negative amount increases the balance.
 - PR (deductible, coinsurance, copay) and every adjustment of a denial: memo entries (amount 0,
-  the CAS amount as memo) that record it without moving the balance.
+  the CAS amount as memo, signed as a reduction would be, like a manual informational
+  adjustment) that record it without moving the balance.
 - Payments add up to the money the payer sent for the claim, CLP04: each matched service
   line's SVC03 on its charge line, less the line's share (in line order) of what claim-level
   adjustments took off the claim's payment (Σ SVC03 - CLP04; the claim-level CAS reduce the
@@ -120,7 +121,9 @@ def _adjust(
 ) -> list[Posting] | Skip:
     carc = (a.group, a.reason)
     if a.effect == "MEMO":
-        return [_adjustment(targets[0], 0, a.cents, carc, context, txn)]
+        # memo carries the effect it would have had (a reduction is negative), as manual
+        # informational adjustments do
+        return [_adjustment(targets[0], 0, -a.cents, carc, context, txn)]
     if a.cents < 0:
         working[targets[0]] -= a.cents
         return [_adjustment(targets[0], -a.cents, None, carc, context, txn)]

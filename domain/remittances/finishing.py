@@ -28,7 +28,7 @@ APPLICATION_COLUMNS = {
 }
 
 
-async def finish_posting(uow: UnitOfWork, job: BulkJob) -> None:
+async def finish_posting(uow: UnitOfWork, job: BulkJob, command_id: int) -> None:
     """Book the payment transaction and close the remittance."""
     p, session = job.params, uow.session
     paid = (
@@ -81,7 +81,8 @@ async def finish_posting(uow: UnitOfWork, job: BulkJob) -> None:
             transaction_id=p["transaction"] if total > 0 else None,
         )
     )
-    _audit(uow, job, "REMITTANCE_POSTED", {"posted": total, "unapplied": int(unapplied or 0)})
+    details = {"posted": total, "unapplied": int(unapplied or 0)}
+    _audit(uow, job, command_id, "REMITTANCE_POSTED", details)
 
 
 async def _book(uow: UnitOfWork, job: BulkJob, paid: list[tuple[Any, ...]], total: int) -> None:
@@ -118,7 +119,7 @@ async def _book(uow: UnitOfWork, job: BulkJob, paid: list[tuple[Any, ...]], tota
     )
 
 
-async def finish_reversal(uow: UnitOfWork, job: BulkJob) -> None:
+async def finish_reversal(uow: UnitOfWork, job: BulkJob, command_id: int) -> None:
     """Void the remittance's transaction and mark the remittance REVERSED."""
     remittance = await uow.session.scalar(
         select(Remittance).where(Remittance.reversal_job_id == job.id)
@@ -137,13 +138,17 @@ async def finish_reversal(uow: UnitOfWork, job: BulkJob) -> None:
         )
     remittance.status = "REVERSED" if job.status == "DONE" else "POSTED"
     await uow.session.flush()
-    _audit(uow, job, "REMITTANCE_REVERSED", {"remittance": remittance.id})
+    _audit(uow, job, command_id, "REMITTANCE_REVERSED", {"remittance": remittance.id})
 
 
-def _audit(uow: UnitOfWork, job: BulkJob, action: str, details: dict[str, Any]) -> None:
+def _audit(
+    uow: UnitOfWork, job: BulkJob, command_id: int, action: str, details: dict[str, Any]
+) -> None:
+    """An audit row naming the closing command, so it carries the request's id and scopes."""
     uow.session.add(
         AuditRow(
             tenant_id=job.tenant_id,
+            command_id=command_id,
             actor=job.actor,
             action=action,
             details={"job": job.id, **job.params, **details},

@@ -63,7 +63,7 @@ CANCEL_BULK_JOB = f"""
 mutation($jobId: ID!) {{ cancelBulkJob(jobId: $jobId) {{ {PAYLOAD} }} }}"""
 JOB = f"query($id: ID!) {{ node(id: $id) {{ __typename ... on BulkJob {{ {JOB_FIELDS} }} }} }}"
 JOB_ITEMS = f"""
-query($id: ID!, $status: String, $first: Int!, $after: String) {{
+query($id: ID!, $status: BulkJobItemStatus, $first: Int!, $after: String) {{
   node(id: $id) {{
     ... on BulkJob {{
       items(status: $status, first: $first, after: $after) {{
@@ -74,7 +74,7 @@ query($id: ID!, $status: String, $first: Int!, $after: String) {{
   }}
 }}"""
 BULK_JOBS = """
-query($status: String, $kind: String, $first: Int!, $after: String) {
+query($status: BulkJobStatus, $kind: BulkJobKind, $first: Int!, $after: String) {
   bulkJobs(status: $status, kind: $kind, first: $first, after: $after) {
     pageInfo { hasNextPage endCursor }
     nodes { id kind status }
@@ -126,10 +126,10 @@ def write_off_input(
     *,
     line_ids: list[int] | None = None,
     filter: dict[str, Any] | None = None,
-    reason: str = "charity",
+    reason: str = "CHARITY",
     note: str | None = None,
 ) -> dict[str, Any]:
-    """Variables for bulkWriteOff; `line_ids` are primary keys."""
+    """Variables for bulkWriteOff; `line_ids` are primary keys, `reason` a WriteOffReason name."""
     selection: dict[str, Any] = {}
     if line_ids is not None:
         selection["lineIds"] = line_gids(line_ids)

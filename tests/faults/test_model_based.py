@@ -23,6 +23,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from api.enums import WriteOffReason
 from arledger.config import Settings
 from domain.db import SessionFactory
 from tests.faults.model_ledger import TRANSACTION_EFFECTS, Model, Outcome
@@ -113,7 +114,8 @@ class LedgerMachine(RuleBasedStateMachine):
         chosen = list(dict.fromkeys(ids[p % len(ids)] for p in picks))
         items = [(i, amount_for(self.m.lines[i].balance, mode, frac)) for i in chosen]
         lines = [{"lineId": gid("ChargeLine", i), "amount": money(c)} for i, c in items]
-        variables = {"input": {"idempotencyKey": self.key(), "reason": reason, "lines": lines}}
+        name = WriteOffReason(reason).name  # GraphQL names the stored reason
+        variables = {"input": {"idempotencyKey": self.key(), "reason": name, "lines": lines}}
         other = [{**lines[0], "amount": money(items[0][1] + 1)}, *lines[1:]]
         outcome = self.m.write_off(items, reason)
         rows = self.command(WRITE_OFF, variables, outcome, altered(variables, lines=other))

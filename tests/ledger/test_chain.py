@@ -325,7 +325,7 @@ async def test_concurrent_writers_to_one_account_keep_one_chain(
         variables = {
             "input": {
                 "idempotencyKey": keys[n],
-                "reason": "charity",
+                "reason": "CHARITY",
                 "lines": [{"lineId": gid("ChargeLine", world.line_ids[n % 2]), "amount": "1"}],
             }
         }

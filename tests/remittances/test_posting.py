@@ -45,7 +45,7 @@ def _sums(entries: Iterable[LedgerEntry]) -> dict[str, int]:
         if e.kind == "PAYMENT":
             out["paid"] -= e.amount_cents
         elif e.memo_amount_cents is not None:
-            out["memo"] += e.memo_amount_cents
+            out["memo"] -= e.memo_amount_cents
         elif e.amount_cents < 0:
             out["reduced"] -= e.amount_cents
         else:
@@ -98,7 +98,7 @@ async def test_two_managed_care_claims_post_to_the_cent(remit: Remit) -> None:
         (e.kind, e.amount_cents, e.memo_amount_cents, e.carc_group, e.carc_reason) for e in first
     ] == [
         ("ADJUSTMENT", -5000, None, "CO", "A2"),
-        ("ADJUSTMENT", 0, 30000, "PR", "1"),
+        ("ADJUSTMENT", 0, -30000, "PR", "1"),
         ("PAYMENT", -45000, None, None, None),
     ]
     assert (await remit.visit(world.visits["5554555444"])).balance_cents == 30000
@@ -108,7 +108,7 @@ async def test_two_managed_care_claims_post_to_the_cent(remit: Remit) -> None:
         (e.kind, e.amount_cents, e.memo_amount_cents, e.carc_reason, e.category) for e in second
     ] == [
         ("ADJUSTMENT", -5500, None, "A2", None),
-        ("ADJUSTMENT", 0, 60000, "1", None),
+        ("ADJUSTMENT", 0, -60000, "1", None),
         ("ADJUSTMENT", -5000, None, "45", "contractual"),
         ("PAYMENT", -49500, None, None, None),
     ]

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from api.enums import WriteOffReason
 from domain.models import ADJUSTMENT_REASONS, WRITE_OFF_REASONS
 from domain.tenants.settings import DEFAULT_CATEGORIES
 from tests.security.world import (
@@ -19,9 +20,11 @@ from tests.security.world import (
     B_PAYER_CODE,
     B_PAYER_NAME,
     B_POST_KEY,
+    B_TRACE,
     B_WRITE_OFF_KEY,
     Attacker,
     Victim,
+    remittance_file,
 )
 from tests.support.client import gid
 from tests.transactions.ops import TYPES
@@ -57,9 +60,9 @@ TRANSACTIONS = """query($payer: ID, $account: String) {
   transactions(payerId: $payer, accountNumber: $account) {
     nodes { id amount status createdBy payer { id name } code { code description }
             applications { accountNumber visitId } } } }"""
-TRANSACTION_CODES = """query($type: String) {
+TRANSACTION_CODES = """query($type: TransactionType) {
   transactionCodes(type: $type) { code type description } }"""
-BULK_JOBS = """query($kind: String, $status: String) {
+BULK_JOBS = """query($kind: BulkJobKind, $status: BulkJobStatus) {
   bulkJobs(kind: $kind, status: $status) { nodes { id kind status actor } } }"""
 NODE = "query($id: ID!) { node(id: $id) { __typename id } }"
 ACCOUNT = """query($n: String!) { account(accountNumber: $n) {
@@ -70,6 +73,23 @@ PAYERS = """query($search: String!) { payers(search: $search) {
 LEDGER_ENTRIES = """query($id: ID!) { ledgerEntries(accountId: $id) {
   nodes { id kind amount reason note actor commandId } } }"""
 COMMAND = "query($id: ID!) { command(id: $id) { id kind status } }"
+AR_AGING = """query($groupBy: AgingGroupBy!) { arAging(groupBy: $groupBy) {
+  rows { payer { id name } net } total { net } } }"""
+EVER = {"from": "2000-01-01", "to": "2100-01-01"}
+WRITE_OFF_SUMMARY = """query($from: Date!, $to: Date!) { writeOffSummary(from: $from, to: $to) {
+  rows { reason user payer { id } amount } total { amount } } }"""
+ADJUSTMENT_SUMMARY = """query($from: Date!, $to: Date!) {
+  adjustmentSummary(from: $from, to: $to, groupBy: PAYER) {
+  rows { payer { id } amount } total { amount } } }"""
+AR_KPIS = """query($from: Date!, $to: Date!) { arKpis(from: $from, to: $to) {
+  totalAr charges writeOffs adjustments } }"""
+WORKLIST = """query($filter: AccountFilter) { accounts(filter: $filter, orderBy: {field: BALANCE}) {
+  nodes { id accountNumber name balance } } }"""
+REMITTANCE_FIELDS = """id traceNumber payerName paid status file { filename sha256 }
+  claims { nodes { patientControlNumber visit { id } lines { chargeLine { id } } } }"""
+REMITTANCES = f"""query($filter: RemittanceFilterInput) {{
+  remittances(filter: $filter) {{ nodes {{ {REMITTANCE_FIELDS} }} }} }}"""
+REMITTANCE = f"query($id: ID!) {{ remittance(id: $id) {{ {REMITTANCE_FIELDS} }} }}"
 
 NODE_IDS = {
     "Account": "account",
@@ -82,6 +102,7 @@ NODE_IDS = {
     "Transaction": "posted",
     "TransactionCode": "code",
     "BulkJob": "job",
+    "Remittance": "remittance",
 }
 """Which of B's ids `node(id:)` is asked for, per node type (must cover every node type)."""
 
@@ -103,7 +124,7 @@ def _own_codes(type_: str | None = None) -> Expect:
 def _a_settings(b: Victim, a: Attacker) -> Any:
     return {
         "adjustmentReasons": list(ADJUSTMENT_REASONS),
-        "writeOffReasons": list(WRITE_OFF_REASONS),
+        "writeOffReasons": [WriteOffReason(r).name for r in WRITE_OFF_REASONS],
         "adjustmentCategories": [{"code": c.code, "name": c.name} for c in DEFAULT_CATEGORIES],
         "history": {"nodes": []},
     }
@@ -167,7 +188,21 @@ QUERIES: dict[str, list[Case]] = {
         for type_name, key in NODE_IDS.items()
     ],
     "account": [Case("B's number", ACCOUNT, _const({"n": B_ACCOUNT}), _const(None))],
-    "accounts": [Case("all", ACCOUNTS, _const({}), _a_accounts)],
+    "accounts": [
+        Case("all", ACCOUNTS, _const({}), _a_accounts),
+        Case(
+            "worklist of B's payer",
+            WORKLIST,
+            lambda b, a: {"filter": {"payerId": b.ids["payer_one"]}},
+            EMPTY,
+        ),
+        Case(
+            "worklist by B's account number",
+            WORKLIST,
+            _const({"filter": {"search": B_ACCOUNT}}),
+            EMPTY,
+        ),
+    ],
     "payers": [
         Case("all", PAYERS, _const({"search": ""}), _a_payers),
         Case("B's name", PAYERS, _const({"search": B_PAYER_NAME}), EMPTY),
@@ -175,6 +210,63 @@ QUERIES: dict[str, list[Case]] = {
     ],
     "ledgerEntries": [Case("of B's account", LEDGER_ENTRIES, _b("id", "account"), EMPTY)],
     "command": [Case("B's", COMMAND, _b("id", "command"), _const(None))],
+    "arAging": [
+        Case(
+            "A's own",
+            AR_AGING,
+            _const({"groupBy": "NONE"}),
+            _const({"rows": [{"payer": None, "net": "900.00"}], "total": {"net": "900.00"}}),
+        ),
+        Case(
+            "by payer",
+            AR_AGING,
+            _const({"groupBy": "PAYER"}),
+            lambda b, a: {
+                "rows": [{"payer": {"id": a.payer, "name": "Self Pay"}, "net": "900.00"}],
+                "total": {"net": "900.00"},
+            },
+        ),
+    ],
+    "writeOffSummary": [
+        Case(
+            "A's own",
+            WRITE_OFF_SUMMARY,
+            _const(EVER),
+            lambda b, a: {
+                "rows": [{"reason": "CHARITY", "user": None, "payer": None, "amount": "5.00"}],
+                "total": {"amount": "5.00"},
+            },
+        ),
+    ],
+    "adjustmentSummary": [
+        Case(
+            "A's own",
+            ADJUSTMENT_SUMMARY,
+            _const(EVER),
+            _const({"rows": [], "total": {"amount": "0.00"}}),
+        ),
+    ],
+    "arKpis": [
+        Case(
+            "A's own",
+            AR_KPIS,
+            _const(EVER),
+            _const(
+                {
+                    "totalAr": "900.00",
+                    "charges": "905.00",
+                    "writeOffs": "5.00",
+                    "adjustments": "0.00",
+                }
+            ),
+        ),
+    ],
+    "remittances": [
+        Case("all", REMITTANCES, _const({}), EMPTY),
+        Case("by B's trace", REMITTANCES, _const({"filter": {"traceNumber": B_TRACE}}), EMPTY),
+        Case("B's status", REMITTANCES, _const({"filter": {"status": "POSTED"}}), EMPTY),
+    ],
+    "remittance": [Case("B's", REMITTANCE, _b("id", "remittance"), _const(None))],
 }
 
 # --- mutations ----------------------------------------------------------------------------------
@@ -205,10 +297,10 @@ POST_TRANSACTION = f"""mutation($input: PostTransactionInput!) {{
   postTransaction(input: $input) {{ command {{ id status }} {ERRORS} }} }}"""
 VOID_TRANSACTION = f"""mutation($input: VoidTransactionInput!) {{
   voidTransaction(input: $input) {{ command {{ id status }} {ERRORS} }} }}"""
-SAVE_CODE = f"""mutation($code: String!, $type: String!) {{
+SAVE_CODE = f"""mutation($code: String!, $type: TransactionType!) {{
   saveTransactionCode(code: $code, type: $type, description: "a's own") {{
     transactionCode {{ code type description }} {ERRORS} }} }}"""
-SET_DEFAULT = f"""mutation($payer: ID!, $type: String!, $code: String) {{
+SET_DEFAULT = f"""mutation($payer: ID!, $type: TransactionType!, $code: String) {{
   setPayerDefaultCode(payerId: $payer, type: $type, code: $code) {{
     payer {{ id name }} {ERRORS} }} }}"""
 JOB = "job { id status actor total }"
@@ -219,6 +311,13 @@ BULK_SELF_PAY = f"""mutation($input: BulkSelfPayInput!) {{
 REVERSE_BULK_JOB = f"""mutation($input: ReverseBulkJobInput!) {{
   reverseBulkJob(input: $input) {{ {JOB} {ERRORS} }} }}"""
 CANCEL_BULK_JOB = f"""mutation($id: ID!) {{ cancelBulkJob(jobId: $id) {{ {JOB} {ERRORS} }} }}"""
+IMPORT_REMITTANCE = f"""mutation($input: ImportRemittanceInput!) {{
+  importRemittance(input: $input) {{
+    remittances {{ traceNumber status claimSummary {{ matchedCount }} }} replayed {ERRORS} }} }}"""
+POST_REMITTANCE = f"""mutation($id: ID!) {{
+  postRemittance(remittanceId: $id) {{ remittance {{ id status }} {ERRORS} }} }}"""
+REVERSE_REMITTANCE = f"""mutation($input: ReverseRemittanceInput!) {{
+  reverseRemittance(input: $input) {{ remittance {{ id status }} {ERRORS} }} }}"""
 
 
 def _refused(field: str | None, code: str, **nulls: Any) -> Expect:
@@ -238,7 +337,7 @@ def _lines(key: str) -> Callable[[Victim, Attacker], dict[str, Any]]:
     return lambda b, a: {"lines": [{"lineId": b.ids[key], "amount": "1.00"}]}
 
 
-WRITE_OFF_B_KEY = _input(idempotencyKey=B_WRITE_OFF_KEY, reason="charity")(
+WRITE_OFF_B_KEY = _input(idempotencyKey=B_WRITE_OFF_KEY, reason="CHARITY")(
     lambda b, a: {"lines": [{"lineId": gid("ChargeLine", a.world.line_ids[0]), "amount": "10"}]}
 )
 """A's own write-off under the key B used: A must get a new command, never B's."""
@@ -263,15 +362,30 @@ def _filter(**fields: Any) -> Callable[[Victim, Attacker], dict[str, Any]]:
     return lambda b, a: {"filter": {k: v(b) if callable(v) else v for k, v in fields.items()}}
 
 
-BULK_FILTER = _input(idempotencyKey="a-bulk", reason="charity")
+def _a_remittance(b: Victim, a: Attacker) -> Any:
+    """A's own import of the same file: new (B's would be a replay, and POSTED), posting, its
+    claim matching none of A's visits."""
+    remittance = {"traceNumber": B_TRACE, "status": "POSTING", "claimSummary": {"matchedCount": 0}}
+    return {"remittances": [remittance], "replayed": False, "userErrors": []}
+
+
+BULK_FILTER = _input(idempotencyKey="a-bulk", reason="CHARITY")
 SELF_PAY = _input(idempotencyKey="a-self-pay", type="FC", amount="1.00")
 
 MUTATIONS: dict[str, list[Case]] = {
+    "setAgingBucketEdges": [
+        Case(
+            "A's own",
+            "mutation { setAgingBucketEdges(edges: [30, 60, 90]) { edges userErrors { code } } }",
+            _const({}),
+            _const({"edges": [30, 60, 90], "userErrors": []}),
+        )
+    ],
     "writeOff": [
         Case(
             "B's line",
             WRITE_OFF,
-            _input(idempotencyKey="a-wo", reason="charity")(_lines("line")),
+            _input(idempotencyKey="a-wo", reason="CHARITY")(_lines("line")),
             _refused("lines.0.lineId", "LINE_NOT_FOUND", command=None),
         ),
         Case(
@@ -437,7 +551,7 @@ MUTATIONS: dict[str, list[Case]] = {
         Case(
             "B's key and B's lines",
             BULK_WRITE_OFF,
-            _input(idempotencyKey=B_BULK_KEY, reason="charity")(
+            _input(idempotencyKey=B_BULK_KEY, reason="CHARITY")(
                 lambda b, a: {"selection": {"lineIds": [b.ids["bulk_line"]]}}
             ),
             _refused("selection.lineIds.0", "LINE_NOT_FOUND", job=None),
@@ -473,6 +587,32 @@ MUTATIONS: dict[str, list[Case]] = {
             CANCEL_BULK_JOB,
             _b("id", "job"),
             _refused("jobId", "JOB_NOT_FOUND", job=None),
+        )
+    ],
+    "importRemittance": [
+        Case(
+            "B's file, imported by A as its own",
+            IMPORT_REMITTANCE,
+            lambda b, a: {"input": {"text": remittance_file(b)}},
+            _a_remittance,
+        )
+    ],
+    "postRemittance": [
+        Case(
+            "B's remittance",
+            POST_REMITTANCE,
+            _b("id", "remittance"),
+            _refused("remittanceId", "REMITTANCE_NOT_FOUND", remittance=None),
+        )
+    ],
+    "reverseRemittance": [
+        Case(
+            "B's remittance",
+            REVERSE_REMITTANCE,
+            _input(idempotencyKey="a-rev-remittance", reason="mistake")(
+                lambda b, a: {"remittanceId": b.ids["remittance"]}
+            ),
+            _refused("remittanceId", "REMITTANCE_NOT_FOUND", remittance=None),
         )
     ],
 }

@@ -349,10 +349,11 @@ async def test_write_off_scope_is_checked_before_the_input(
     sessions: SessionFactory,
     settings: Settings,
 ) -> None:
-    # given a read-only token and an input that is wrong in every way
+    # given a read-only token and an input wrong in every way its types allow (an empty key,
+    # bad amounts, a line twice, OTHER without a note)
     world = await make_world(sessions, [10000])
     variables = write_off_input(
-        "", [(world.line_ids[0], "-1"), (world.line_ids[0], "x")], reason="nope"
+        "", [(world.line_ids[0], "-1"), (world.line_ids[0], "x")], reason="OTHER"
     )
     # when it is submitted
     body = await gql(client, WRITE_OFF, variables, world.token(settings, READ))

@@ -40,10 +40,10 @@ QUERIES = {
     " ledgerEntries(accountId: $id, first: $first, after: $after) { edges { node { id } } } }",
     "payers": "query($n: String!, $first: Int!, $after: String) {"
     " payers(search: $n, first: $first, after: $after) { edges { node { code } } } }",
-    "transactions": "query($s: String, $id: ID, $from: Date, $to: Date, $n: String,"
+    "transactions": "query($s: TransactionStatus, $id: ID, $from: Date, $to: Date, $n: String,"
     " $first: Int!, $after: String) { transactions(status: $s, payerId: $id, dateFrom: $from,"
     " dateTo: $to, accountNumber: $n, first: $first, after: $after) { edges { node { id } } } }",
-    "bulkJobs": "query($s: String, $n: String, $first: Int!, $after: String) {"
+    "bulkJobs": "query($s: BulkJobStatus, $n: BulkJobKind, $first: Int!, $after: String) {"
     " bulkJobs(status: $s, kind: $n, first: $first, after: $after) { nodes { id } } }",
 }
 KEYS = mostly(st.just(FRESH), st.one_of(text_noise, st.integers(), st.just("used")))
@@ -57,7 +57,7 @@ def _input(document: str, required: dict[str, Any], optional: dict[str, Any] | N
 
 def ledger_cases(t: Targets) -> st.SearchStrategy[Case]:
     line = st.fixed_dictionaries({"lineId": t.ids("ChargeLine"), "amount": money})
-    reasons = words(["charity", "bad-debt", "other", "small-balance"])
+    reasons = words(["CHARITY", "BAD_DEBT", "OTHER", "SMALL_BALANCE"])
     target = st.one_of(t.ids("ChargeLine"), t.ids("Visit"))
     return st.one_of(
         _input(
@@ -109,7 +109,7 @@ def transaction_cases(t: Targets) -> st.SearchStrategy[Case]:
                 "smallBalanceThreshold": money,
                 "timeZone": words(["UTC", "America/New_York", "Mars/Olympus", "../../etc"]),
                 "syntheticCarcGroup": words(["OA", "PI", "ZZ"]),
-                "writeOffReasons": st.lists(words(["charity", "other"]), min_size=1, max_size=2),
+                "writeOffReasons": st.lists(words(["CHARITY", "OTHER"]), min_size=1, max_size=2),
             },
         ),
     )
@@ -137,7 +137,7 @@ def bulk_cases(t: Targets) -> st.SearchStrategy[Case]:
     return st.one_of(
         _input(
             BULK_WRITE_OFF,
-            {"idempotencyKey": KEYS, "selection": selection, "reason": words(["charity", "other"])},
+            {"idempotencyKey": KEYS, "selection": selection, "reason": words(["CHARITY", "OTHER"])},
             {"note": notes},
         ),
         _input(
@@ -174,7 +174,7 @@ def query_cases(t: Targets) -> st.SearchStrategy[Case]:
             },
         ),
         "bulkJobs": st.fixed_dictionaries(
-            page, optional={"s": words(["DONE"]), "n": words(["WRITE_OFF"])}
+            page, optional={"s": words(["DONE"]), "n": words(["WRITEOFF", "SELF_PAY"])}
         ),
     }
     return st.one_of(*(st.builds(Case, st.just(QUERIES[name]), v) for name, v in variables.items()))
@@ -210,7 +210,7 @@ def regressions(t: Targets) -> list[tuple[str, Case, str]]:
     """(name, case, code): inputs the fuzzing above once answered with "Internal error." (NUL
     and unpaired surrogates reached PostgreSQL) or with an error that had no code."""
     line, txn = t.own["ChargeLine"][0], t.own["Transaction"][0]
-    ok = {"idempotencyKey": "r-1", "reason": "charity", "lines": [{"lineId": line, "amount": "1"}]}
+    ok = {"idempotencyKey": "r-1", "reason": "CHARITY", "lines": [{"lineId": line, "amount": "1"}]}
     post = {"idempotencyKey": "k\x00", "transactionId": txn}
     return [
         ("nul-key", Case(WRITE_OFF, {"input": {**ok, "idempotencyKey": "\x00"}}), BAD),

@@ -291,7 +291,7 @@ async def test_production_errors_carry_no_did_you_mean_hints(
 async def test_input_field_hint_is_stripped_too(production: Production, world: World) -> None:
     # given a write-off input with a misspelt field
     mutation = "mutation($input: WriteOffInput!) { writeOff(input: $input) { command { id } } }"
-    variables = {"input": {"idempotencyKey": "k", "reason": "charity", "lines": [], "lnes": []}}
+    variables = {"input": {"idempotencyKey": "k", "reason": "CHARITY", "lines": [], "lnes": []}}
     # when it is sent to production
     body = await post(production.base, mutation, production.token(world, scope=""), variables)
     # then the variable error names the unknown field but suggests nothing

@@ -20,6 +20,13 @@ from arledger.tokens import issue_token
 from domain.bulk import models as bulk_models
 from domain.db import SessionFactory
 from domain.models import Base, Payer
+from domain.remittances.generate import (
+    AdjustmentSpec,
+    ClaimSpec,
+    LineSpec,
+    RemittanceSpec,
+    generate_835,
+)
 from tests.bulk.gql import BULK_WRITE_OFF, Line, add_visit, run_job
 from tests.bulk.gql import write_off_input as bulk_write_off_input
 from tests.reversals.ops import REVERSE_ENTRY, entries_of, reverse_input
@@ -42,6 +49,7 @@ B_CATEGORY_NAME = "B Secret Category"
 B_WRITE_OFF_KEY = "b-write-off-1"
 B_POST_KEY = "b-post-1"
 B_BULK_KEY = "b-bulk-1"
+B_TRACE = "B-SECRET-TRACE"
 
 ADJUST = """
 mutation($input: ApplyAdjustmentInput!) {
@@ -51,6 +59,11 @@ SETTINGS = """
 mutation($input: TenantSettingsInput!) {
   updateTenantSettings(input: $input) { settings { adjustmentReasons } userErrors { code } }
 }"""
+IMPORT_REMITTANCE = """
+mutation($input: ImportRemittanceInput!) {
+  importRemittance(input: $input) { remittances { id status } userErrors { code } }
+}"""
+REMITTANCE_STATUS = "query($id: ID!) { remittance(id: $id) { id status } }"
 
 
 def token_for(settings: Settings, world: World, actor: str) -> str:
@@ -85,6 +98,7 @@ class Victim:
         B_REASON,
         B_CATEGORY,
         B_CATEGORY_NAME,
+        B_TRACE,
     )
 
     def leaked(self, response: Any, sent: Any) -> set[str]:
@@ -140,14 +154,39 @@ async def build_victim(
     )
     assert (job["status"], job["applied"]) == ("DONE", 1), job
     ids["job"] = job["id"]
+    ids["remittance"] = await _remittance(client, victim)
     ids.update(await _row_ids(sessions, world.tenant_id))
     return victim
+
+
+def remittance_file(b: Victim) -> str:
+    """B's 835: one claim paying 100.00 on B's visit (its 600.00 line), CO-45 400.00, PR-2
+    100.00 (the visit's payer, 1, has default codes)."""
+    cas = (AdjustmentSpec("CO", "45", 40000), AdjustmentSpec("PR", "2", 10000))
+    line = LineSpec("99213", 60000, 10000, adjustments=cas)
+    claim = ClaimSpec(f"{b.world.slug}-1", 60000, 10000, lines=(line,))
+    return generate_835([RemittanceSpec(B_TRACE, "1999999999", (claim,))])
+
+
+async def _remittance(client: httpx.AsyncClient, b: Victim) -> str:
+    """B's remittance, imported (as text) and posted by the worker; its id."""
+    variables = {"input": {"text": remittance_file(b)}}
+    imported = await must(client, IMPORT_REMITTANCE, variables, b.token)
+    [remittance] = imported["remittances"]
+    deadline = time.monotonic() + 60
+    while remittance["status"] == "POSTING":
+        assert time.monotonic() < deadline, remittance
+        await asyncio.sleep(0.05)
+        body = await gql(client, REMITTANCE_STATUS, {"id": remittance["id"]}, b.token)
+        remittance = body["data"]["remittance"]
+    assert remittance["status"] == "POSTED", remittance
+    return str(remittance["id"])
 
 
 async def _ledger_history(client: httpx.AsyncClient, sessions: SessionFactory, b: Victim) -> None:
     """Two write-offs (the first reversed), an adjustment and a settings change."""
     line = b.world.line_ids[0]
-    variables = write_off_input(B_WRITE_OFF_KEY, [(line, "10")], reason="other", note=B_NOTE)
+    variables = write_off_input(B_WRITE_OFF_KEY, [(line, "10")], reason="OTHER", note=B_NOTE)
     payload = await must(client, WRITE_OFF, variables, b.token)
     first = await wait_final(client, payload["command"]["id"], b.token)
     assert first["status"] == "APPLIED", first
@@ -321,6 +360,14 @@ CROSS_TENANT = {
     "JOIN charge_lines l ON l.id = i.line_id WHERE l.tenant_id <> i.tenant_id",
     "bulk item of another tenant's job": "SELECT i.id FROM bulk_job_items i "
     "JOIN bulk_jobs j ON j.id = i.job_id WHERE j.tenant_id <> i.tenant_id",
+    "remittance of another tenant's file": "SELECT r.id FROM remittances r "
+    "JOIN remittance_files f ON f.id = r.file_id WHERE f.tenant_id <> r.tenant_id",
+    "remittance claim of another tenant's remittance": "SELECT c.id FROM remittance_claims c "
+    "JOIN remittances r ON r.id = c.remittance_id WHERE r.tenant_id <> c.tenant_id",
+    "remittance claim matched to another tenant's visit": "SELECT c.id FROM remittance_claims c "
+    "JOIN visits v ON v.id = c.visit_id WHERE v.tenant_id <> c.tenant_id",
+    "remittance line matched to another tenant's line": "SELECT x.id FROM remittance_lines x "
+    "JOIN charge_lines l ON l.id = x.charge_line_id WHERE l.tenant_id <> x.tenant_id",
 }
 
 

@@ -33,8 +33,9 @@ async def gql(
 
 
 def write_off_input(
-    key: str, lines: list[tuple[int, str]], reason: str = "charity", note: str | None = None
+    key: str, lines: list[tuple[int, str]], reason: str = "CHARITY", note: str | None = None
 ) -> dict[str, Any]:
+    """Variables for writeOff; `reason` is a WriteOffReason name (CHARITY, SMALL_BALANCE …)."""
     return {
         "input": {
             "idempotencyKey": key,

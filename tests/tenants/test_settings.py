@@ -9,8 +9,12 @@ from sqlalchemy import update
 
 from arledger.config import Settings
 from domain.db import SessionFactory
+from domain.errors import DomainError
 from domain.models import ChargeLine
-from domain.tenants.settings import DEFAULT_CATEGORIES
+from domain.tenants.settings import DEFAULT_CATEGORIES, CategorySpec, SettingsChange
+from domain.tenants.settings import update_settings as update_settings_directly
+from domain.uow import UnitOfWork
+from tests.support.client import gql
 from tests.support.factories import ledger_drift, make_world
 from tests.support.gql_ops import (
     ADJUST,
@@ -19,6 +23,7 @@ from tests.support.gql_ops import (
     PAYMENT,
     READ,
     TENANT_SETTINGS,
+    UPDATE_SETTINGS,
     VISIT,
     audit_rows,
     blocked,
@@ -42,6 +47,16 @@ REASONS = [
     "dispute-resolved",
     "other",
 ]
+"""The write-off reasons as stored (and as audit details show them)."""
+REASON_NAMES = [
+    "SMALL_BALANCE",
+    "PATIENT_UNCOLLECTABLE",
+    "CHARITY",
+    "BAD_DEBT",
+    "DISPUTE_RESOLVED",
+    "OTHER",
+]
+"""The same reasons as GraphQL names them (WriteOffReason), in and out."""
 ADJUSTMENT_REASONS = [
     "contracted-rate-correction",
     "dual-eligible-coverage-correction",
@@ -71,7 +86,7 @@ async def test_new_tenant_has_the_default_settings(
     # then they are the defaults, with no history
     assert data["tenantSettings"] == {
         "smallBalanceThreshold": "5.00",
-        "writeOffReasons": REASONS,
+        "writeOffReasons": REASON_NAMES,
         "blockingVisitStates": ["on_hold", "submitted"],
         "adjustmentReasons": ADJUSTMENT_REASONS,
         "syntheticCarcGroup": "OA",
@@ -136,7 +151,7 @@ async def test_a_change_is_audited_once_with_only_what_changed(
     admin = world.token(settings, EVERY_SCOPE)
     change = {
         "smallBalanceThreshold": "7.5",
-        "writeOffReasons": [r for r in REASONS if r != "bad-debt"],
+        "writeOffReasons": [r for r in REASON_NAMES if r != "BAD_DEBT"],
         "blockingVisitStates": ["submitted", "on_hold"],  # as before, in another order
         "adjustmentCategories": [{**MEMO, "name": "Informational", "active": False}],
     }
@@ -157,7 +172,7 @@ async def test_a_change_is_audited_once_with_only_what_changed(
         },
         "after": {
             "smallBalanceThresholdCents": 750,
-            "writeOffReasons": change["writeOffReasons"],
+            "writeOffReasons": [r for r in REASONS if r != "bad-debt"],
             "categories": [*now["categories"][:3], memo_after],
         },
     }
@@ -184,11 +199,6 @@ INVALID: list[Any] = [
     pytest.param({THRESHOLD: "1.005"}, [(THRESHOLD, "TOO_MANY_DECIMALS")], id="three-decimals"),
     pytest.param({THRESHOLD: "lots"}, [(THRESHOLD, "INVALID_AMOUNT")], id="garbage-threshold"),
     pytest.param(
-        {"writeOffReasons": ["charity", "gift"]},
-        [("writeOffReasons.1", "UNKNOWN_VALUE")],
-        id="unknown-write-off-reason",
-    ),
-    pytest.param(
         {"blockingVisitStates": ["frozen"]},
         [("blockingVisitStates.0", "UNKNOWN_VALUE")],
         id="unknown-visit-state",
@@ -201,16 +211,8 @@ INVALID: list[Any] = [
         [("adjustmentReasons.0", "INVALID_CODE")],
         id="bad-adjustment-reason",
     ),
-    pytest.param(
-        {"syntheticCarcGroup": "XX"},
-        [("syntheticCarcGroup", "INVALID_CARC_GROUP")],
-        id="bad-synthetic-group",
-    ),
     pytest.param(_cat(code="Bad Code"), [(f"{CAT}.0.code", "INVALID_CODE")], id="bad-code"),
     pytest.param(_cat(name=" "), [(f"{CAT}.0.name", "INVALID_NAME")], id="blank-name"),
-    pytest.param(
-        _cat(carcGroup="ZZ"), [(f"{CAT}.0.carcGroup", "INVALID_CARC_GROUP")], id="bad-carc-group"
-    ),
     pytest.param(
         _cat(carcReason="45!"), [(f"{CAT}.0.carcReason", "INVALID_CARC_REASON")], id="carc-symbol"
     ),
@@ -225,8 +227,11 @@ INVALID: list[Any] = [
         id="duplicate-category",
     ),
     pytest.param(
-        {THRESHOLD: "10", "writeOffReasons": ["gift"], **_cat(carcGroup="ZZ")},
-        [("writeOffReasons.0", "UNKNOWN_VALUE"), (f"{CAT}.0.carcGroup", "INVALID_CARC_GROUP")],
+        {THRESHOLD: "10", "blockingVisitStates": ["frozen"], **_cat(carcReason="45!")},
+        [
+            ("blockingVisitStates.0", "UNKNOWN_VALUE"),
+            (f"{CAT}.0.carcReason", "INVALID_CARC_REASON"),
+        ],
         id="valid-and-invalid-together",
     ),
 ]
@@ -244,6 +249,75 @@ async def test_invalid_settings_are_user_errors_and_change_nothing(
     # then each problem is a userError at its field, and nothing changed or was audited
     assert payload["settings"] is None
     assert errors(payload) == expected
+    assert await settings_of(sessions, world.tenant_id) == before
+    assert await audit_rows(sessions, world.tenant_id, "SETTINGS_CHANGED") == []
+
+
+OUTSIDE_AN_ENUM: list[Any] = [
+    pytest.param({"writeOffReasons": ["CHARITY", "GIFT"]}, id="unknown-write-off-reason"),
+    pytest.param({"writeOffReasons": ["charity"]}, id="write-off-reason-in-stored-form"),
+    pytest.param({"syntheticCarcGroup": "XX"}, id="bad-synthetic-group"),
+    pytest.param(_cat(carcGroup="ZZ"), id="bad-carc-group"),
+    pytest.param(
+        {THRESHOLD: "10", "writeOffReasons": ["GIFT"], **_cat(carcGroup="ZZ")},
+        id="valid-and-invalid-together",
+    ),
+]
+
+
+@pytest.mark.parametrize("change", OUTSIDE_AN_ENUM)
+async def test_values_outside_an_enum_are_typed_graphql_errors_and_change_nothing(
+    client, sessions: SessionFactory, settings: Settings, change: Any
+) -> None:
+    # given a tenant with default settings
+    world = await make_world(sessions, [100])
+    before = await settings_of(sessions, world.tenant_id)
+    # when an admin submits a write-off reason or CARC group its enum does not have
+    body = await gql(client, UPDATE_SETTINGS, {"input": change}, world.token(settings, ADMIN))
+    # then the variables are refused before anything runs, with typed errors and no data
+    assert body.get("data") is None, body
+    assert body["errors"], body
+    assert {e["extensions"]["code"] for e in body["errors"]} == {"BAD_USER_INPUT"}, body
+    # and nothing changed or was audited
+    assert await settings_of(sessions, world.tenant_id) == before
+    assert await audit_rows(sessions, world.tenant_id, "SETTINGS_CHANGED") == []
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        pytest.param(
+            SettingsChange(writeoff_reasons=["charity", "gift"]),
+            [("writeOffReasons.1", "UNKNOWN_VALUE")],
+            id="unknown-write-off-reason",
+        ),
+        pytest.param(
+            SettingsChange(synthetic_carc_group="XX"),
+            [("syntheticCarcGroup", "INVALID_CARC_GROUP")],
+            id="bad-synthetic-group",
+        ),
+        pytest.param(
+            SettingsChange(categories=[CategorySpec("memo", "Memo", False, "94", "ZZ")]),
+            [(f"{CAT}.0.carcGroup", "INVALID_CARC_GROUP")],
+            id="bad-carc-group",
+        ),
+    ],
+)
+async def test_domain_still_refuses_values_outside_its_sets(
+    sessions: SessionFactory, change: SettingsChange, expected: list[Any]
+) -> None:
+    # given a tenant with default settings, and a change made without the API's enums
+    world = await make_world(sessions, [100])
+    before = await settings_of(sessions, world.tenant_id)
+    # when the domain is asked to apply it
+    with pytest.raises(DomainError) as refused:
+        async with UnitOfWork(sessions) as uow:
+            await update_settings_directly(
+                uow, tenant_id=world.tenant_id, actor="tester", change=change
+            )
+            await uow.commit()
+    # then it lists each problem at its field, and nothing changed or was audited
+    assert [(p.field, p.code) for p in refused.value.problems] == expected
     assert await settings_of(sessions, world.tenant_id) == before
     assert await audit_rows(sessions, world.tenant_id, "SETTINGS_CHANGED") == []
 
@@ -273,7 +347,7 @@ async def test_small_balance_only_at_or_under_the_threshold(
     if threshold:
         await must_update_settings(client, {"smallBalanceThreshold": threshold}, token)
     # when $1.00 of the first line is written off as small-balance
-    outcome = await final_write_off(client, world, token, "1", reason="small-balance")
+    outcome = await final_write_off(client, world, token, "1", reason="SMALL_BALANCE")
     # then it is applied only when the visit's balance is at or under the threshold
     assert outcome == expected
     after = await stored(sessions, world)
@@ -304,7 +378,7 @@ async def test_blocked_write_off_is_rejected_and_writes_nothing(
 
 async def test_other_without_a_note_is_refused(client, sessions, settings) -> None:
     world = await make_world(sessions, [1000])
-    payload = await write_off(client, world, world.token(settings), "1", reason="other")
+    payload = await write_off(client, world, world.token(settings), "1", reason="OTHER")
     assert (payload["command"], errors(payload)) == (None, [("note", "NOTE_REQUIRED")])
     assert await stored(sessions, world) == untouched(world, [1000])
 
@@ -313,9 +387,9 @@ async def test_reason_disabled_in_settings_is_refused(client, sessions, settings
     # given the tenant disabled charity
     world = await make_world(sessions, [1000])
     token = world.token(settings, EVERY_SCOPE)
-    await must_update_settings(client, {"writeOffReasons": ["bad-debt"]}, token)
+    await must_update_settings(client, {"writeOffReasons": ["BAD_DEBT"]}, token)
     # when a charity write-off is submitted
-    payload = await write_off(client, world, token, "1", reason="charity")
+    payload = await write_off(client, world, token, "1", reason="CHARITY")
     # then it is a userError and nothing is stored
     assert (payload["command"], errors(payload)) == (None, [("reason", "REASON_DISABLED")])
     assert await stored(sessions, world) == untouched(world, [1000])

@@ -727,7 +727,7 @@ async def test_transactions_query_filters_by_status_and_account(
     charge = await must_create(client, token, codes.payer_gid, "AC", "7.00")
     await must_add(client, token, charge["id"], "7.00", account_number="A2")
     query = """
-    query($status: String, $account: String) {
+    query($status: TransactionStatus, $account: String) {
       transactions(status: $status, accountNumber: $account) { nodes { id type status } }
     }"""
 

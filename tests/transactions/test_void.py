@@ -36,7 +36,9 @@ query($account: String!) {
   }
 }"""
 TRANSACTIONS = """
-query($status: String, $payerId: ID, $dateFrom: Date, $dateTo: Date, $accountNumber: String) {
+query(
+  $status: TransactionStatus, $payerId: ID, $dateFrom: Date, $dateTo: Date, $accountNumber: String
+) {
   transactions(
     status: $status, payerId: $payerId, dateFrom: $dateFrom, dateTo: $dateTo,
     accountNumber: $accountNumber

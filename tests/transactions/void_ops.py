@@ -16,13 +16,13 @@ EVERY_SCOPE = "billing.read billing.payment.write billing.adjustment.write billi
 TYPES = ("PY", "CW", "BD", "FC", "AD", "AC", "RF")
 
 SAVE_CODE = """
-mutation($code: String!, $type: String!, $description: String!) {
+mutation($code: String!, $type: TransactionType!, $description: String!) {
   saveTransactionCode(code: $code, type: $type, description: $description) {
     transactionCode { id code type } userErrors { field code message }
   }
 }"""
 SET_DEFAULT = """
-mutation($payerId: ID!, $type: String!, $code: String) {
+mutation($payerId: ID!, $type: TransactionType!, $code: String) {
   setPayerDefaultCode(payerId: $payerId, type: $type, code: $code) {
     payer { id } userErrors { field code message }
   }

@@ -1,5 +1,6 @@
-"""Bad input: every malformed write-off is a typed userError and stores nothing; money parsing
-is exact; documents beyond the depth, alias and token limits are refused before execution."""
+"""Bad input: every malformed write-off is a typed userError (or, for a value outside an enum, a
+typed GraphQL error) and stores nothing; money parsing is exact; documents beyond the depth,
+alias and token limits are refused before execution."""
 
 import base64
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from tests.support.factories import World, make_world
 
 def _input(
     lines: list[tuple[str, Any]],
-    reason: str = "charity",
+    reason: str = "CHARITY",
     note: str | None = None,
     key: str = "bad-input",
 ) -> dict[str, Any]:
@@ -131,22 +132,12 @@ CASES: list[Any] = [
         id="json-huge-integer",
     ),
     pytest.param(
-        lambda w, o: _input([(_line(w), "10")], reason="gift"),
-        [("reason", "UNKNOWN_REASON")],
-        id="unknown-reason",
-    ),
-    pytest.param(
-        lambda w, o: _input([(_line(w), "10")], reason="Charity"),
-        [("reason", "UNKNOWN_REASON")],
-        id="reason-wrong-case",
-    ),
-    pytest.param(
-        lambda w, o: _input([(_line(w), "10")], reason="other"),
+        lambda w, o: _input([(_line(w), "10")], reason="OTHER"),
         [("note", "NOTE_REQUIRED")],
         id="other-without-note",
     ),
     pytest.param(
-        lambda w, o: _input([(_line(w), "10")], reason="other", note="   "),
+        lambda w, o: _input([(_line(w), "10")], reason="OTHER", note="   "),
         [("note", "NOTE_REQUIRED")],
         id="other-with-blank-note",
     ),
@@ -207,11 +198,11 @@ CASES: list[Any] = [
         id="key-too-long",
     ),
     pytest.param(
-        lambda w, o: _input([(_line(w), "0"), (_line(w, 1), "1.001")], reason="gift"),
+        lambda w, o: _input([(_line(w), "0"), (_line(w, 1), "1.001")], reason="OTHER"),
         [
             ("lines.0.amount", "AMOUNT_NOT_POSITIVE"),
             ("lines.1.amount", "TOO_MANY_DECIMALS"),
-            ("reason", "UNKNOWN_REASON"),
+            ("note", "NOTE_REQUIRED"),
         ],
         id="every-problem-at-once",
     ),
@@ -250,7 +241,7 @@ async def test_float_literal_in_the_document_is_a_typed_user_error(
     # given an amount written as a float literal in the document, not a variable
     world = await make_world(sessions, [10000, 2000])
     mutation = """mutation($line: ID!) { writeOff(input: {idempotencyKey: "lit",
-        reason: "charity", lines: [{lineId: $line, amount: 10.5}]})
+        reason: CHARITY, lines: [{lineId: $line, amount: 10.5}]})
         { command { id } userErrors { field code } } }"""
     # when it is submitted
     body = await gql(client, mutation, {"line": _line(world)}, world.token(settings))
@@ -263,6 +254,51 @@ async def test_float_literal_in_the_document_is_a_typed_user_error(
             }
         }
     }
+    assert await _stored(sessions, world) == NOTHING_STORED
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        pytest.param("gift", id="unknown-reason"),
+        pytest.param("Charity", id="reason-wrong-case"),
+        pytest.param("charity", id="stored-form-not-the-enum-name"),
+        pytest.param("", id="empty-reason"),
+    ],
+)
+async def test_reason_outside_the_enum_is_a_typed_graphql_error_and_stores_nothing(
+    client, sessions: SessionFactory, settings: Settings, reason: str
+) -> None:
+    # given a write-off whose reason variable names no WriteOffReason
+    world = await make_world(sessions, [10000, 2000])
+    variables = _input([(_line(world), "10")], reason=reason)
+    # when it is submitted
+    body = await gql(client, WRITE_OFF, variables, world.token(settings))
+    # then the variables are refused before anything runs, with a typed error and no data
+    assert body.get("data") is None, body
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"], body
+    assert "WriteOffReason" in body["errors"][0]["message"]
+    # and nothing is stored
+    assert await _stored(sessions, world) == NOTHING_STORED
+
+
+async def test_reason_literal_outside_the_enum_fails_validation_and_stores_nothing(
+    client, sessions: SessionFactory, settings: Settings
+) -> None:
+    # given a write-off with an unknown reason written into the document, and one with the
+    # stored form as a string literal
+    world = await make_world(sessions, [10000, 2000])
+    for literal in ("GIFT", '"charity"'):
+        mutation = f"""mutation($line: ID!) {{ writeOff(input: {{idempotencyKey: "lit",
+            reason: {literal}, lines: [{{lineId: $line, amount: "10"}}]}})
+            {{ command {{ id }} userErrors {{ field code }} }} }}"""
+        # when it is submitted
+        body = await gql(client, mutation, {"line": _line(world)}, world.token(settings))
+        # then the document fails validation, typed, before anything runs
+        assert body.get("data") is None, body
+        codes = [e["extensions"]["code"] for e in body["errors"]]
+        assert codes == ["GRAPHQL_VALIDATION_FAILED"], body
+    # and nothing is stored
     assert await _stored(sessions, world) == NOTHING_STORED
 
 

@@ -17,7 +17,7 @@ async def test_write_off_is_applied_by_the_worker(
     token = world.token(settings)
     # when a $30.25 write-off is submitted
     body = await gql(
-        client, WRITE_OFF, write_off_input("k1", [(world.line_ids[0], "30.25")], "charity"), token
+        client, WRITE_OFF, write_off_input("k1", [(world.line_ids[0], "30.25")], "CHARITY"), token
     )
     payload = body["data"]["writeOff"]
     # then it is stored PENDING at once and applied by the worker
