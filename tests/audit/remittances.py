@@ -68,6 +68,11 @@ def _submitted(job: BulkJob) -> tuple[Any, ...]:
     return ("BULK_JOB_SUBMITTED", None, None, None, None, None, None, details)
 
 
+def _closed(job: BulkJob, action: str, **details: Any) -> tuple[Any, ...]:
+    """The row the chunk that closes the job writes (it names that chunk's command)."""
+    return (action, None, None, None, None, None, None, {"job": job.id, **job.params, **details})
+
+
 def _postings(after_co: int) -> list[tuple[Any, ...]]:
     """The chunk's rows: CO-45 on L1 (to `after_co`), the PR-2 memo, then both payments."""
     return [
@@ -105,6 +110,7 @@ async def import_remittance(run: Run) -> list[tuple[Any, ...]]:
         _submitted(job),
         ("REMITTANCE_IMPORTED", None, None, None, None, None, None, imported),
         *_postings(8000),
+        _closed(job, "REMITTANCE_POSTED", posted=remittance.posted_cents, unapplied=0),
     ]
 
 
@@ -124,6 +130,7 @@ async def post_remittance(run: Run) -> list[tuple[Any, ...]]:
         _submitted(job),
         ("REMITTANCE_POSTED_AFTER_REVIEW", None, None, None, None, None, None, review),
         *_postings(8500),
+        _closed(job, "REMITTANCE_POSTED", posted=remittance.posted_cents, unapplied=0),
     ]
 
 
@@ -153,4 +160,5 @@ async def reverse_remittance(run: Run) -> list[tuple[Any, ...]]:
             for kind, line, before, after in undone
             for side in ("REVERSAL", "REVERSED")
         ),
+        _closed(job, "REMITTANCE_REVERSED", remittance=remittance.id),
     ]
