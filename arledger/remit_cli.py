@@ -2,7 +2,9 @@
 shell, each through the API's own domain call (`domain.remittances.imports.import_file`) in its
 own unit of work, as actor `cli:<os user>` with every billing scope.
 
-Unless `--no-wait`, each posting job is followed with the progress bar of `arledger bulk`; then
+On a terminal, each import shows its own progress bar (segments read, claims matched, rows
+stored: a 10,000-claim file takes seconds). Unless `--no-wait`, each posting job is then
+followed with the progress bar of `arledger bulk`; then
 a line per file: `FILE: N remittances, claims matched M, posted P, unapplied claims U, denied D,
 reversed R; posted $X, unapplied $Y`, and one per remittance with its status (a held one with
 its first imbalance or issue). Like `arledger bulk`, it connects as the worker's role. Heavy
@@ -18,9 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+
     from arledger.bulk_ops import Operator
     from domain.remittances.imports import Imported
     from domain.remittances.models import Remittance
+    from domain.remittances.progress import ImportProgress
     from domain.remittances.summary import ClaimCounts
 
 DEFAULT_TENANT = "demo"
@@ -108,16 +114,18 @@ async def _import(op: Operator, path: str) -> bool:
         return False
     try:
         async with op.uow() as uow:
-            imported = await import_file(
-                uow,
-                tenant_id=op.tenant_id,
-                actor=op.actor,
-                scopes=op.scopes,
-                data=data,
-                filename=Path(path).name,
-                enqueue=op.enqueue,
-                lenient=op.args.lenient,
-            )
+            with ImportBar(Path(path).name) as bar:
+                imported = await import_file(
+                    uow,
+                    tenant_id=op.tenant_id,
+                    actor=op.actor,
+                    scopes=op.scopes,
+                    data=data,
+                    filename=Path(path).name,
+                    enqueue=op.enqueue,
+                    lenient=op.args.lenient,
+                    on_progress=bar.show,
+                )
             await uow.commit()
     except DomainError as error:
         for problem in error.problems:
@@ -131,6 +139,51 @@ async def _import(op: Operator, path: str) -> bool:
     for line in await summary(op, path, imported):
         print(line)
     return True
+
+
+class ImportBar:
+    """`Import a.835  storing  ━━━━━━━━━━╺━━━━━  55,000/99,997 rows  0:00:02` on stderr while
+    a file imports (only on a terminal: a log or a pipe gets the summary lines alone)."""
+
+    def __init__(self, name: str, console: Console | None = None) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        console = console or Console(stderr=True)
+        self.progress: Progress = Progress(
+            TextColumn(f"Import {name}  {{task.fields[stage]:<8}}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[unit]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal,
+        )
+        self.task = self.progress.add_task("import", total=None, stage="", unit="")
+
+    def __enter__(self) -> ImportBar:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def show(self, progress: ImportProgress) -> None:
+        """Move the bar to what the import reports."""
+        self.progress.update(
+            self.task,
+            total=progress.total or None,
+            completed=progress.done,
+            stage=progress.stage.lower(),
+            unit=progress.unit,
+        )
 
 
 async def _remittances(op: Operator, imported: Imported) -> list[Remittance]:

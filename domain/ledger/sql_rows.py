@@ -90,9 +90,7 @@ async def insert_rows(
         for name, kind in columns.items()
     )
     await session.execute(
-        text(
-            f"INSERT INTO {table} ({names}) SELECT {picked} FROM unnest({arrays}) AS u({names})"
-        ),
+        text(f"INSERT INTO {table} ({names}) SELECT {picked} FROM unnest({arrays}) AS u({names})"),
         {
             name: [
                 _literal(row.get(name)) if kind.endswith("[]") else row.get(name) for row in rows

@@ -20,20 +20,33 @@ from sqlalchemy.exc import IntegrityError
 
 from domain.commands.store import Enqueue
 from domain.errors import DomainError
-from domain.ledger.sql_rows import insert_rows, next_ids
 from domain.models import AuditRow
 from domain.remittances import rows as columns
 from domain.remittances.balance import check_remittance
+from domain.remittances.fast_sql import insert_columns, reserve_ids
 from domain.remittances.lookups import posted_claims, visits_by_claim_number
 from domain.remittances.matching import match_claim
 from domain.remittances.models import Remittance, RemittanceFile
 from domain.remittances.parsed import Remittance as Parsed
 from domain.remittances.parser import parse_835
 from domain.remittances.posting_jobs import require_scopes, start_posting
+from domain.remittances.progress import (
+    DONE,
+    MATCHING,
+    READING,
+    STORING,
+    ImportProgress,
+    OnProgress,
+    ignore,
+)
 from domain.tenants.policy import load_policy
 from domain.uow import UnitOfWork
 
 TRACE_KEY = "uq_remittances_tenant_id_payer_identifier_trace_number_trace_part"
+MATCH_TICK = 2_000
+"""Claims matched between two progress reports."""
+STORE_CHUNK = 15_000
+"""Rows per INSERT: a report after each, well under a second apart."""
 
 
 @dataclass(frozen=True)
@@ -55,13 +68,19 @@ async def import_file(
     filename: str | None,
     enqueue: Enqueue,
     lenient: bool = False,
+    on_progress: OnProgress = ignore,
 ) -> Imported:
-    """Store the file's remittances and start posting the balanced ones."""
+    """Store the file's remittances and start posting the balanced ones; `on_progress` hears
+    how far it got (segments read, claims matched, rows stored) at least every ~0.5 s."""
     require_scopes(scopes)
     digest = hashlib.sha256(data).digest()
     if replay := await _replay(uow, tenant_id, digest):
         return replay
-    parsed = parse_835(data, strict=not lenient)
+
+    def reading(done: int, total: int) -> None:
+        on_progress(ImportProgress(READING, done, total))
+
+    parsed = parse_835(data, strict=not lenient, tick=reading)
     await _refuse_taken_traces(uow, tenant_id, parsed)
     file = RemittanceFile(
         tenant_id=tenant_id,
@@ -73,7 +92,7 @@ async def import_file(
     )
     uow.session.add(file)
     await uow.session.flush()
-    remittance_ids = await _store(uow, tenant_id, actor, file.id, parsed)
+    remittance_ids = await _store(uow, tenant_id, actor, file.id, parsed, on_progress)
     for remittance_id in remittance_ids:
         await start_posting(uow, tenant_id, actor, remittance_id, enqueue, review=False)
     uow.session.add(
@@ -84,6 +103,7 @@ async def import_file(
             details={"file": file.id, "remittances": remittance_ids, "filename": filename},
         )
     )
+    on_progress(ImportProgress(DONE, len(remittance_ids), len(remittance_ids)))
     return Imported(file.id, tuple(remittance_ids), False)
 
 
@@ -132,7 +152,12 @@ async def _refuse_taken_traces(uow: UnitOfWork, tenant_id: int, parsed: list[Par
 
 
 async def _store(
-    uow: UnitOfWork, tenant_id: int, actor: str, file_id: int, parsed: list[Parsed]
+    uow: UnitOfWork,
+    tenant_id: int,
+    actor: str,
+    file_id: int,
+    parsed: list[Parsed],
+    on_progress: OnProgress,
 ) -> list[int]:
     session = uow.session
     claims = [c for r in parsed for c in r.claims]
@@ -140,36 +165,36 @@ async def _store(
     visits = await visits_by_claim_number(session, tenant_id, numbers)
     priors = await posted_claims(session, tenant_id, [c for c in claims if c.is_reversal])
     policy = await load_policy(session, tenant_id)
-    remittance_ids = await next_ids(session, "remittances_id_seq", len(parsed))
+    remittance_ids = await reserve_ids(session, "remittances_id_seq", len(parsed))
+    claim_ids = iter(await reserve_ids(session, "remittance_claims_id_seq", len(claims)))
+    line_ids = iter(
+        await reserve_ids(session, "remittance_lines_id_seq", sum(len(c.lines) for c in claims))
+    )
+    on_progress(ImportProgress(MATCHING, 0, len(claims)))
     parts: Counter[tuple[str, str]] = Counter()
     taken: set[int] = set()
-    claim_ids = iter(await next_ids(session, "remittance_claims_id_seq", len(claims)))
-    line_ids = iter(
-        await next_ids(session, "remittance_lines_id_seq", sum(len(c.lines) for c in claims))
-    )
     rows = columns.Rows()
     for seq, (remittance, remittance_id) in enumerate(
         zip(parsed, remittance_ids, strict=True), start=1
     ):
-        matches = [match_claim(c, visits, priors, taken) for c in remittance.claims]
-        for index, (claim, match) in enumerate(zip(remittance.claims, matches, strict=True)):
+        matches = []
+        for index, claim in enumerate(remittance.claims, start=1):
+            match = match_claim(claim, visits, priors, taken)
             ids = (next(claim_ids), [next(line_ids) for _ in claim.lines])
             rows.add_claim(
-                tenant_id,
-                remittance_id,
-                ids,
-                index + 1,
-                claim,
-                match,
-                policy.remittance_memo_groups,
+                tenant_id, remittance_id, ids, index, claim, match, policy.remittance_memo_groups
             )
+            matches.append(match)
+            if len(rows.claims) % MATCH_TICK == 0:
+                on_progress(ImportProgress(MATCHING, len(rows.claims), len(claims)))
         rows.add_provider_adjustments(tenant_id, remittance_id, remittance)
         payers = Counter(m.payer_id for m in matches if m.payer_id is not None)
         parts[remittance.payer_id, remittance.trace.number] += 1
         row = _remittance_row(tenant_id, actor, file_id, seq, remittance_id, remittance, payers)
         row["trace_part"] = parts[remittance.payer_id, remittance.trace.number]
         rows.remittances.append(row)
-    await _insert(uow, rows, parsed)
+    on_progress(ImportProgress(MATCHING, len(claims), len(claims)))
+    await _insert(uow, rows, parsed, on_progress)
     return remittance_ids
 
 
@@ -214,7 +239,11 @@ def _remittance_row(
     }
 
 
-async def _insert(uow: UnitOfWork, rows: columns.Rows, parsed: list[Parsed]) -> None:
+async def _insert(
+    uow: UnitOfWork, rows: columns.Rows, parsed: list[Parsed], on_progress: OnProgress
+) -> None:
+    """The remittances (through the ORM: their natural key may clash with a concurrent
+    import), then every child table in chunks of `STORE_CHUNK` rows, parents first."""
     session = uow.session
     try:
         await session.execute(insert(Remittance), rows.remittances)
@@ -223,14 +252,21 @@ async def _insert(uow: UnitOfWork, rows: columns.Rows, parsed: list[Parsed]) -> 
             raise
         first = parsed[0]
         raise _trace_reused(first.payer_id, first.trace.number, "in a concurrent import") from None
-    await insert_rows(session, "remittance_claims", columns.CLAIM_COLUMNS, rows.claims)
-    await insert_rows(session, "remittance_lines", columns.LINE_COLUMNS, rows.lines)
-    await insert_rows(
-        session, "remittance_adjustments", columns.ADJUSTMENT_COLUMNS, rows.adjustments
+    tables = (
+        ("remittance_claims", columns.CLAIM_COLUMNS, rows.claims),
+        ("remittance_lines", columns.LINE_COLUMNS, rows.lines),
+        ("remittance_adjustments", columns.ADJUSTMENT_COLUMNS, rows.adjustments),
+        (
+            "remittance_provider_adjustments",
+            columns.PROVIDER_ADJUSTMENT_COLUMNS,
+            rows.provider_adjustments,
+        ),
     )
-    await insert_rows(
-        session,
-        "remittance_provider_adjustments",
-        columns.PROVIDER_ADJUSTMENT_COLUMNS,
-        rows.provider_adjustments,
-    )
+    total, stored = sum(len(table_rows) for *_, table_rows in tables), 0
+    on_progress(ImportProgress(STORING, stored, total))
+    for table, names, table_rows in tables:
+        for start in range(0, len(table_rows), STORE_CHUNK):
+            chunk = table_rows[start : start + STORE_CHUNK]
+            await insert_columns(session, table, names, chunk)
+            stored += len(chunk)
+            on_progress(ImportProgress(STORING, stored, total))

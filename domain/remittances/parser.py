@@ -11,7 +11,7 @@ sent can be stored and shown to a person instead of being lost.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -35,19 +35,42 @@ from domain.remittances.parsed import (
 from domain.remittances.x12 import MAX_BYTES, Segment, tokenize
 
 T = TypeVar("T")
+Tick = Callable[[int, int], None]
+"""Told (segments read, segments in the file's transaction sets) as a parse goes on."""
+TICK_EVERY = 10_000
 _CLAIM_ONLY = frozenset({"SVC", "CAS", "LQ", "MIA", "MOA"})
 _HEADER_ONLY = frozenset({"BPR", "TRN", "N1", "LX", "TS3", "TS2", "CLP", "PLB"})
 
 
 def parse_835(
-    data: bytes | str, *, strict: bool = True, max_bytes: int = MAX_BYTES
+    data: bytes | str,
+    *,
+    strict: bool = True,
+    max_bytes: int = MAX_BYTES,
+    tick: Tick | None = None,
 ) -> list[Remittance]:
-    """Every transaction set of an 835 file, typed; see the module docstring for errors."""
+    """Every transaction set of an 835 file, typed; see the module docstring for errors.
+    `tick` hears how far the typed parse got, every `TICK_EVERY` segments."""
     with _collector_paused():
         tokens = tokenize(data, max_bytes)
         sets = read_transaction_sets(tokens, strict=strict)
         component = tokens.separators.component
-        return [_parse_set(s, i, component, strict) for i, s in enumerate(sets, start=1)]
+        count = _Count(sum(len(s.body) for s in sets), tick)
+        return [_parse_set(s, i, component, strict, count) for i, s in enumerate(sets, start=1)]
+
+
+class _Count:
+    """Segments read so far, told to a `Tick` now and then."""
+
+    def __init__(self, total: int, tick: Tick | None) -> None:
+        self.done, self.total, self.tick = 0, total, tick
+        if tick is not None:
+            tick(0, total)
+
+    def add(self, segments: int) -> None:
+        self.done += segments
+        if self.tick is not None:
+            self.tick(self.done, self.total)
 
 
 @contextmanager
@@ -72,12 +95,17 @@ def release_of(version: str | None, interchange_version: str | None) -> str | No
     return {"00501": "5010", "00401": "4010"}.get(interchange_version or "")
 
 
-def _parse_set(found: TransactionSet, index: int, component: str, strict: bool) -> Remittance:
+def _parse_set(
+    found: TransactionSet, index: int, component: str, strict: bool, count: _Count
+) -> Remittance:
     issues = Issues(strict=strict)
     issues.items.extend(found.issues)
     builder = _TransactionBuilder(Fields(issues, component))
-    for segment in found.body:
-        builder.add(segment)
+    for start in range(0, len(found.body), TICK_EVERY):
+        chunk = found.body[start : start + TICK_EVERY]
+        for segment in chunk:
+            builder.add(segment)
+        count.add(len(chunk))
     return builder.build(found, index)
 
 

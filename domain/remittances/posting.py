@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import select, text
 
 from domain.bulk.chunks import Chunk, Item, Result
 from domain.bulk.rules import Skip
 from domain.ledger.batch import LedgerBatch, Posting
 from domain.ledger.sql_rows import among, update_rows
 from domain.locks import LockedBalances, lock_lines, read_entries_under_lock
-from domain.models import ChargeLine, Visit
+from domain.models import ChargeLine
 from domain.remittances import codes
 from domain.remittances.claim_rules import ClaimToPost, Context, Decision, decide_claim
 from domain.remittances.claim_store import load_claims
@@ -36,6 +36,7 @@ CLAIM_RESULT_COLUMNS = {
     "first_entry_id": "BIGINT",
     "last_entry_id": "BIGINT",
 }
+DENIAL_COLUMNS = {"state": "TEXT", "follow_up": "TEXT"}
 
 
 @dataclass
@@ -75,8 +76,9 @@ async def apply_claims(chunk: Chunk) -> list[Result]:
             outcomes.append(_record(item, claim.claim, decided, postings))
         batch.add(postings[start:], chunk.actor, chunk.command_id)
     chunk.uow.record(*await batch.flush(session))
-    await _store_outcomes(chunk, claims, outcomes, batch.entry_ids)
-    return [_result(o, batch.entry_ids, context.transaction_id) for o in outcomes]
+    entry_ids = batch.entry_ids  # a fresh list each time it is read
+    await _store_outcomes(chunk, claims, outcomes, entry_ids)
+    return [_result(o, entry_ids, context.transaction_id) for o in outcomes]
 
 
 def _context(p: dict[str, Any]) -> Context:
@@ -201,19 +203,17 @@ async def _store_outcomes(
             {"ids": reversed_originals},
         )
     denied = [
-        (o.item.visit_id, claims[o.item.remittance_claim_id or 0])
+        {
+            "id": o.item.visit_id,
+            "state": "denied",
+            "follow_up": _denial(claims[o.item.remittance_claim_id or 0], chunk.params["trace"]),
+        }
         for o in outcomes
         if o.outcome == "DENIED"
     ]
-    for visit_id, claim in denied:
-        await chunk.uow.session.execute(
-            update(Visit)
-            .where(Visit.id == visit_id)
-            .values(
-                state="denied",
-                follow_up=_denial(claim, chunk.params["trace"]),
-                follow_up_at=func.now(),
-            )
+    if denied:
+        await update_rows(
+            chunk.uow.session, "visits", "id", DENIAL_COLUMNS, denied, "follow_up_at = now()"
         )
 
 

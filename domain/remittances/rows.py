@@ -1,4 +1,6 @@
-"""The rows a parsed, balanced and matched remittance is stored as (one insert per table)."""
+"""The rows a parsed, balanced and matched remittance is stored as (one insert per table).
+
+The column dicts name each table's columns (and SQL types) in the order of the row tuples."""
 
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,15 +82,19 @@ def effect_of(group: str, claim: Claim, memo_groups: frozenset[str]) -> str:
     return "REDUCE"
 
 
+Row = tuple[Any, ...]
+
+
 @dataclass
 class Rows:
-    """Every row of one file's remittances, ready to insert."""
+    """Every row of one file's remittances, ready to insert: tuples in the order of
+    `CLAIM_COLUMNS`, `LINE_COLUMNS`, … (remittances as dicts: one per transaction set)."""
 
     remittances: list[dict[str, Any]] = field(default_factory=list)
-    claims: list[dict[str, Any]] = field(default_factory=list)
-    lines: list[dict[str, Any]] = field(default_factory=list)
-    adjustments: list[dict[str, Any]] = field(default_factory=list)
-    provider_adjustments: list[dict[str, Any]] = field(default_factory=list)
+    claims: list[Row] = field(default_factory=list)
+    lines: list[Row] = field(default_factory=list)
+    adjustments: list[Row] = field(default_factory=list)
+    provider_adjustments: list[Row] = field(default_factory=list)
 
     def add_claim(
         self,
@@ -107,100 +113,109 @@ class Rows:
             for line, found in zip(claim.lines, match.lines, strict=True)
             if found.charge_line_id is None
         )
+        if match.outcome == "UNMATCHED":
+            unapplied = claim.paid_cents
+        else:
+            unapplied = 0 if claim.is_reversal else unmatched_lines
         self.claims.append(
-            {
-                "id": claim_id,
-                "tenant_id": tenant_id,
-                "remittance_id": remittance_id,
-                "seq": seq,
-                "segment": claim.segment,
-                "patient_control_number": claim.patient_control_number,
-                "status_code": claim.status_code,
-                "charge_cents": claim.charge_cents,
-                "paid_cents": claim.paid_cents,
-                "patient_responsibility_cents": claim.patient_responsibility_cents,
-                "payer_claim_control_number": claim.payer_claim_control_number,
-                "filing_indicator": claim.filing_indicator,
-                "patient_name": _patient(claim),
-                "service_date": claim.date_of("232") or _first_line_date(claim),
-                "account_id": match.account_id,
-                "visit_id": match.visit_id,
-                "reverses_claim_id": match.reverses_claim_id,
-                "outcome": match.outcome,
-                "code": match.code,
-                "message": match.message,
-                "unapplied_cents": claim.paid_cents
-                if match.outcome == "UNMATCHED"
-                else (0 if claim.is_reversal else unmatched_lines),
-            }
+            (
+                claim_id,
+                tenant_id,
+                remittance_id,
+                seq,
+                claim.segment,
+                claim.patient_control_number,
+                claim.status_code,
+                claim.charge_cents,
+                claim.paid_cents,
+                claim.patient_responsibility_cents,
+                claim.payer_claim_control_number,
+                claim.filing_indicator,
+                _patient(claim),
+                claim.date_of("232") or _first_line_date(claim),
+                match.account_id,
+                match.visit_id,
+                match.reverses_claim_id,
+                match.outcome,
+                match.code,
+                match.message,
+                unapplied,
+            )
         )
-        self._adjustments(tenant_id, claim_id, None, claim, claim.adjustments, memo_groups)
+        effect = _effects(claim, memo_groups)
+        self._adjustments(tenant_id, claim_id, None, claim.adjustments, effect)
         for index, (line, found, line_id) in enumerate(
             zip(claim.lines, match.lines, line_ids, strict=True), start=1
         ):
             self.lines.append(
-                {
-                    "id": line_id,
-                    "tenant_id": tenant_id,
-                    "claim_id": claim_id,
-                    "seq": index,
-                    "segment": line.segment,
-                    "procedure_qualifier": line.procedure.qualifier,
-                    "procedure_code": line.procedure.code,
-                    "modifiers": [m for m in line.procedure.modifiers if m],
-                    "service_date": line.service_date,
-                    "charge_cents": line.charge_cents,
-                    "paid_cents": line.paid_cents,
-                    "units": line.units,
-                    "control_number": line.control_number,
-                    "remarks": [r.code for r in line.remarks],
-                    "charge_line_id": found.charge_line_id,
-                    "unmatched_code": found.code,
-                    "unmatched_message": found.message,
-                }
+                (
+                    line_id,
+                    tenant_id,
+                    claim_id,
+                    index,
+                    line.segment,
+                    line.procedure.qualifier,
+                    line.procedure.code,
+                    [m for m in line.procedure.modifiers if m],
+                    line.service_date,
+                    line.charge_cents,
+                    line.paid_cents,
+                    line.units,
+                    line.control_number,
+                    [r.code for r in line.remarks],
+                    found.charge_line_id,
+                    found.code,
+                    found.message,
+                )
             )
-            self._adjustments(tenant_id, claim_id, line_id, claim, line.adjustments, memo_groups)
+            self._adjustments(tenant_id, claim_id, line_id, line.adjustments, effect)
 
     def _adjustments(
         self,
         tenant_id: int,
         claim_id: int,
         line_id: int | None,
-        claim: Claim,
         adjustments: tuple[Adjustment, ...],
-        memo_groups: frozenset[str],
+        effect: dict[str, str],
     ) -> None:
-        for a in adjustments:
-            self.adjustments.append(
-                {
-                    "tenant_id": tenant_id,
-                    "claim_id": claim_id,
-                    "line_id": line_id,
-                    "segment": a.segment,
-                    "group_code": a.group,
-                    "reason_code": a.reason,
-                    "amount_cents": a.cents,
-                    "quantity": a.quantity,
-                    "effect": effect_of(a.group, claim, memo_groups),
-                }
+        self.adjustments.extend(
+            (
+                tenant_id,
+                claim_id,
+                line_id,
+                a.segment,
+                a.group,
+                a.reason,
+                a.cents,
+                a.quantity,
+                effect.get(a.group, "REDUCE"),
             )
+            for a in adjustments
+        )
 
     def add_provider_adjustments(
         self, tenant_id: int, remittance_id: int, remittance: Remittance
     ) -> None:
-        for p in remittance.provider_adjustments:
-            self.provider_adjustments.append(
-                {
-                    "tenant_id": tenant_id,
-                    "remittance_id": remittance_id,
-                    "segment": p.segment,
-                    "provider_identifier": p.provider_id,
-                    "fiscal_period_end": p.fiscal_period_end,
-                    "reason_code": p.reason,
-                    "reference": p.reference,
-                    "amount_cents": p.cents,
-                }
+        self.provider_adjustments.extend(
+            (
+                tenant_id,
+                remittance_id,
+                p.segment,
+                p.provider_id,
+                p.fiscal_period_end,
+                p.reason,
+                p.reference,
+                p.cents,
             )
+            for p in remittance.provider_adjustments
+        )
+
+
+def _effects(claim: Claim, memo_groups: frozenset[str]) -> dict[str, str]:
+    """`effect_of` for every group code the claim uses (absent: REDUCE)."""
+    groups = {a.group for a in claim.adjustments}
+    groups.update(a.group for line in claim.lines for a in line.adjustments)
+    return {group: effect_of(group, claim, memo_groups) for group in groups}
 
 
 def imbalance_rows(result: BalanceResult) -> list[dict[str, Any]]:

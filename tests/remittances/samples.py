@@ -15,7 +15,6 @@ REPO = Path(__file__).resolve().parents[2]
 SAMPLES = Path(os.environ.get("ARLEDGER_X12_SAMPLES") or REPO / ".." / "shared" / "x12")
 
 
-
 def sample_path(name: str) -> Path:
     """A sample by file name: files 01-11 in 835/, the CDDL files 12-14 in 835/cddl/."""
     folder = SAMPLES / "835"
