@@ -32,6 +32,7 @@ from api.bulk.subscriptions import BulkSubscription
 from api.commands.queries import CommandQuery
 from api.commands.subscriptions import CommandSubscription
 from api.error_codes import ErrorCodes
+from api.fanout import SharingExecutionContext
 from api.ledger.queries import LedgerQuery
 from api.ledger.subscriptions import LedgerSubscription
 from api.nodes import NODE_TYPES, NodeQuery
@@ -40,6 +41,7 @@ from api.remittances.mutations import RemittanceMutation
 from api.remittances.queries import RemittanceQuery
 from api.reports.mutations import ReportMutation
 from api.reports.queries import ReportQuery
+from api.reports.subscriptions import DashboardSubscription
 from api.reversals.mutations import ReversalMutation
 from api.scalars import SCALARS
 from api.tenants.settings import SettingsMutation, SettingsQuery
@@ -82,7 +84,9 @@ class Mutation(
 
 
 @strawberry.type
-class Subscription(LedgerSubscription, CommandSubscription, BulkSubscription):
+class Subscription(
+    LedgerSubscription, CommandSubscription, BulkSubscription, DashboardSubscription
+):
     """Committed changes, pushed over graphql-transport-ws."""
 
 
@@ -163,6 +167,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
+        execution_context_class=SharingExecutionContext,  # one execution per event and shape
         types=list(dict.fromkeys(t for _, t in NODE_TYPES.values())),
         config=StrawberryConfig(
             scalar_map=SCALARS,

@@ -271,6 +271,7 @@ def _banner(env: dict[str, str], base: str, token: str) -> str:
         f"  DATABASE_URL={env['DATABASE_URL']}\n"
         f"  REDIS_URL={env['REDIS_URL']}\n"
         f"  GraphiQL:  {base}/graphql?token={token}\n"
+        f"  Dashboard: {base}/dashboard#token={token}\n"
         f"  Dev token (tenant demo, scopes {DEV_SCOPES}):\n\n"
         f"Authorization: Bearer {token}\n\nPress Ctrl-C to stop."
     )

@@ -1,1 +1,2 @@
-"""Browser pages served by the API itself (no CDN): the GraphiQL IDE and its vendored assets."""
+"""Browser pages served by the API itself (no CDN): the AR dashboard, the GraphiQL IDE and
+their vendored assets."""

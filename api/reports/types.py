@@ -185,11 +185,19 @@ class AgingRow:
         description="Credit balances (visits below zero), negative; never inside a bucket."
     )
     net: Money = strawberry.field(description="debitTotal + credits.")
+    known_payers: strawberry.Private[dict[int, Payer] | None] = None
+    """Payers resolved beforehand (a pushed dashboard must not read per client), or None."""
 
     @classmethod
-    def of(cls, row: aging.AgingRow, buckets: tuple[Bucket, ...]) -> Self:
+    def of(
+        cls,
+        row: aging.AgingRow,
+        buckets: tuple[Bucket, ...],
+        payers: dict[int, Payer] | None = None,
+    ) -> Self:
         debit = row.debit_cents
         return cls(
+            known_payers=payers,
             payer_pk=row.payer_id,
             payer_class=optional(PayerClass, row.payer_class),
             buckets=[
@@ -211,6 +219,8 @@ class AgingRow:
     async def payer(self, info: Info) -> Payer | None:
         if self.payer_pk is None:
             return None
+        if self.known_payers is not None:
+            return self.known_payers.get(self.payer_pk)
         row = await info.context.loaders.payer.load(self.payer_pk)
         return None if row is None else Payer.from_row(row)
 
@@ -230,14 +240,15 @@ class ArAging:
     )
 
     @classmethod
-    def of(cls, report: aging.AgingReport) -> Self:
+    def of(cls, report: aging.AgingReport, payers: dict[int, Payer] | None = None) -> Self:
+        """The report; with `payers` (every payer its rows name) it reads nothing more."""
         return cls(
             as_of=report.as_of,
             basis=AgingBasis(report.basis.value),
             group_by=AgingGroupBy(report.group_by.value),
             buckets=[AgingBucket.of(b) for b in report.buckets],
-            rows=[AgingRow.of(r, report.buckets) for r in report.rows],
-            total=AgingRow.of(report.total, report.buckets),
+            rows=[AgingRow.of(r, report.buckets, payers) for r in report.rows],
+            total=AgingRow.of(report.total, report.buckets, payers),
         )
 
 

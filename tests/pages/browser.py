@@ -85,7 +85,9 @@ class OfflinePage:
 
     Every HTTP(S) request and websocket to another host is refused and recorded in `blocked`;
     `errors` collects page exceptions and console errors (CSP violations among them);
-    `ws_sent` the messages the page sent on its (local) websockets."""
+    `ws_sent` the messages the page sent on its (local) websockets; `sockets` each local
+    websocket (its page side and its server side), which `cut_websockets` closes, and
+    `refuse_websockets` keeps refusing new ones until it is set back to False."""
 
     context: BrowserContext
     page: Page
@@ -93,6 +95,17 @@ class OfflinePage:
     errors: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
     ws_sent: list[str | bytes] = field(default_factory=list)
+    sockets: list[tuple[WebSocketRoute, WebSocketRoute]] = field(default_factory=list)
+    refuse_websockets: bool = False
+
+    async def cut_websockets(self, code: int = 1012, reason: str = "service restart") -> int:
+        """Cut every local websocket: the API's end is closed and the page sees `code` (as
+        when the API restarts); how many there were."""
+        cut, self.sockets = self.sockets, []
+        for page_side, server_side in cut:
+            await server_side.close(code=code, reason=reason)
+            await page_side.close(code=code, reason=reason)
+        return len(cut)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -112,8 +125,11 @@ async def offline_page(browser: Browser) -> AsyncIterator[OfflinePage]:
 
     async def guard_websocket(ws: WebSocketRoute) -> None:
         handle.requests.append(ws.url)
-        if is_local(ws.url):
+        if is_local(ws.url) and handle.refuse_websockets:
+            await ws.close(code=1013, reason="offline test: the API is unreachable")
+        elif is_local(ws.url):
             server = ws.connect_to_server()
+            handle.sockets.append((ws, server))
 
             def to_server(message: str | bytes) -> None:
                 handle.ws_sent.append(message)

@@ -646,3 +646,8 @@ SUBSCRIPTIONS: dict[str, list[Case]] = {
         )
     ],
 }
+
+TENANT_WIDE_SUBSCRIPTIONS: dict[str, str] = {
+    "arDashboard": "subscription { arDashboard { seq snapshot aging { total { net } } } }",
+}
+"""Subscriptions that name no object: A's socket gets A's own figures and nothing of B's."""

@@ -25,7 +25,14 @@ from arledger.config import Settings
 from domain.db import SessionFactory
 from domain.models import AuditRow, ChargeLine, Command
 from tests.bulk.gql import Subscriber, subscriber
-from tests.security.cases import MUTATIONS, NODE_IDS, QUERIES, SUBSCRIPTIONS, Case
+from tests.security.cases import (
+    MUTATIONS,
+    NODE_IDS,
+    QUERIES,
+    SUBSCRIPTIONS,
+    TENANT_WIDE_SUBSCRIPTIONS,
+    Case,
+)
 from tests.security.world import (
     Attacker,
     Victim,
@@ -62,7 +69,9 @@ def test_every_operation_and_node_type_has_a_case() -> None:
     # then the case tables name exactly its root fields, and `node` is tried with every type
     assert sorted(served.query_type.fields) == sorted(QUERIES)
     assert sorted(served.mutation_type.fields) == sorted(MUTATIONS)
-    assert sorted(served.subscription_type.fields) == sorted(SUBSCRIPTIONS)
+    assert sorted(served.subscription_type.fields) == sorted(
+        [*SUBSCRIPTIONS, *TENANT_WIDE_SUBSCRIPTIONS]
+    )
     assert sorted(NODE_TYPES) == sorted(NODE_IDS)
     assert all(QUERIES.values()) and all(MUTATIONS.values()) and all(SUBSCRIPTIONS.values())
 
@@ -158,6 +167,11 @@ async def test_subscriptions_to_b_are_refused_and_b_changes_never_reach_a(
         await b.send(_subscribe("theirs", ACCOUNT_BALANCE, {"id": victim.ids["account"]}))
         mine = await a.receive()
         theirs = await b.receive()
+        # and A's socket also watches each tenant-wide subscription (A's dashboard)
+        tenant_wide = {}
+        for field, document in TENANT_WIDE_SUBSCRIPTIONS.items():
+            await a.send(_subscribe(field, document, {}))
+            tenant_wide[field] = (await a.receive())["payload"]["data"][field]
         # when A asks over the socket for B's account, and B's account then changes
         await a.send(_subscribe("query", NODE, {"id": victim.ids["account"]}))
         answer = await a.receive()
@@ -175,6 +189,9 @@ async def test_subscriptions_to_b_are_refused_and_b_changes_never_reach_a(
         for case in cases
     }
     assert answer == {"id": "query", "type": "next", "payload": {"data": {"node": None}}}
+    assert tenant_wide == {
+        "arDashboard": {"seq": 1, "snapshot": True, "aging": {"total": {"net": "900.00"}}}
+    }
     assert mine["payload"]["data"]["accountBalance"] == {
         "accountId": own,
         "balance": "900.00",

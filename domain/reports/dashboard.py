@@ -1,0 +1,206 @@
+"""The live AR dashboard: every figure of one tenant's dashboard, read in one snapshot.
+
+A dashboard is the report queries over one period — the aging (as of today), the write-off
+summary by reason, the adjustment summary by category and by CARC, the KPIs — computed by the
+very functions those queries call, in one `REPEATABLE READ READ ONLY` transaction, so its
+figures equal the queries' by construction and agree with each other. The period is the last
+`period_days` days up to today in the tenant's time zone. Beside them: the names of the payers
+the aging rows name, and the tenant's latest entries (`ACTIVITY_SIZE`), newest first.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.db import SessionFactory
+from domain.errors import DomainError
+from domain.models import Payer
+from domain.reports.aging import AgingReport, Basis, GroupBy, ar_aging
+from domain.reports.kpis import Kpis, ar_kpis
+from domain.reports.periods import ReportingSettings, load_reporting
+from domain.reports.summaries import (
+    AdjustmentGroupBy,
+    Summary,
+    adjustment_summary,
+    write_off_summary,
+)
+
+ACTIVITY_SIZE = 20
+MAX_PERIOD_DAYS = 366
+SNAPSHOT = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+
+
+@dataclass(frozen=True)
+class DashboardFilter:
+    """What one dashboard shows; dashboards with equal filters are computed once."""
+
+    aging_group_by: GroupBy = GroupBy.PAYER
+    basis: Basis = Basis.DATE_OF_SERVICE
+    period_days: int = 30
+
+    def validate(self) -> None:
+        """Refuse a period outside 1..366 days (before anything is computed)."""
+        if not 1 <= self.period_days <= MAX_PERIOD_DAYS:
+            raise DomainError.of(
+                "filter.periodDays",
+                "PERIOD_DAYS_OUT_OF_RANGE",
+                f"periodDays must be between 1 and {MAX_PERIOD_DAYS}.",
+            )
+
+    def period(self, settings: ReportingSettings) -> tuple[date, date]:
+        """(first, last): the last `period_days` days up to today, tenant time."""
+        today = settings.today()
+        return today - timedelta(days=self.period_days - 1), today
+
+
+@dataclass(frozen=True)
+class Activity:
+    """One recent ledger entry, with its account and a label for people."""
+
+    entry_id: int
+    account_id: int
+    account_number: str
+    account_name: str
+    kind: str
+    amount_cents: int
+    memo_amount_cents: int | None
+    label: str
+    posted_at: datetime
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    filter: DashboardFilter
+    computed_at: datetime
+    aging: AgingReport
+    payers: dict[int, Payer]
+    """The payers the aging rows name (grouped by payer), detached from the session."""
+    write_offs: Summary
+    adjustments: Summary
+    adjustments_by_carc: Summary
+    kpis: Kpis
+    activity: list[Activity]
+
+
+async def ar_dashboard(
+    sessions: SessionFactory, tenant_id: int, wanted: DashboardFilter
+) -> Dashboard:
+    """The tenant's dashboard for `wanted`, every figure from one read-only snapshot.
+    `sessions` must be confined to the tenant (the API's row-level security) or trusted."""
+    wanted.validate()
+    async with sessions() as session:
+        await session.connection(execution_options=SNAPSHOT)
+        settings = await load_reporting(session, tenant_id)
+        first, last = wanted.period(settings)
+        aging = await ar_aging(
+            session,
+            tenant_id,
+            basis=wanted.basis,
+            group_by=wanted.aging_group_by,
+            settings=settings,
+        )
+        return Dashboard(
+            filter=wanted,
+            computed_at=datetime.now(UTC),
+            aging=aging,
+            payers=await _payers(session, aging),
+            write_offs=await write_off_summary(
+                session, tenant_id, first=first, last=last, settings=settings
+            ),
+            adjustments=await adjustment_summary(
+                session, tenant_id, first=first, last=last, settings=settings
+            ),
+            adjustments_by_carc=await adjustment_summary(
+                session,
+                tenant_id,
+                first=first,
+                last=last,
+                group_by=AdjustmentGroupBy.CARC,
+                settings=settings,
+            ),
+            kpis=await ar_kpis(session, tenant_id, first=first, last=last, settings=settings),
+            activity=await latest_activity(session, tenant_id),
+        )
+
+
+async def _payers(session: AsyncSession, aging: AgingReport) -> dict[int, Payer]:
+    ids = [row.payer_id for row in aging.rows if row.payer_id is not None]
+    if not ids:
+        return {}
+    found = await session.scalars(select(Payer).where(Payer.id.in_(ids)))
+    return {payer.id: payer for payer in found}
+
+
+ACTIVITY = text(
+    """SELECT e.id, e.account_id, a.account_number, a.name, e.kind, e.amount_cents,
+           e.memo_amount_cents, e.reason, e.reverses_entry_id IS NOT NULL AS reversal,
+           coalesce(o.category, e.category) AS category,
+           coalesce(o.carc_group, e.carc_group) AS carc_group,
+           coalesce(o.carc_reason, e.carc_reason) AS carc_reason,
+           coalesce(o.reason, e.reason) AS original_reason,
+           c.code AS tx_code, c.description AS tx_description, e.created_at
+    FROM ledger_entries e
+    JOIN accounts a ON a.id = e.account_id
+    LEFT JOIN ledger_entries o ON o.id = e.reverses_entry_id
+    LEFT JOIN transaction_codes c ON c.id = coalesce(o.transaction_code_id,
+                                                     e.transaction_code_id)
+    WHERE e.tenant_id = :t
+    ORDER BY e.created_at DESC, e.id DESC
+    LIMIT :n"""
+)
+"""The latest entries through `ix_ledger_entries_tenant_id_created_at`, read backwards; a
+reversal is labelled by its original (category, CARC, reason, code) and its own reason."""
+
+
+async def latest_activity(
+    session: AsyncSession, tenant_id: int, size: int = ACTIVITY_SIZE
+) -> list[Activity]:
+    """The tenant's latest `size` ledger entries, newest (by posting time, then id) first."""
+    rows = await session.execute(ACTIVITY, {"t": tenant_id, "n": size})
+    return [
+        Activity(
+            entry_id=r.id,
+            account_id=r.account_id,
+            account_number=r.account_number,
+            account_name=r.name,
+            kind=r.kind,
+            amount_cents=r.amount_cents,
+            memo_amount_cents=r.memo_amount_cents,
+            label=label(r),
+            posted_at=r.created_at,
+        )
+        for r in rows
+    ]
+
+
+def label(entry: Any) -> str:
+    """A line for people: the transaction code, else the CARC and category, else the reason,
+    else the kind; a reversal says so and why. E.g. "BD01 Bad debt", "CO-45 · Contractual",
+    "Small balance", "Reversal: Charity (entered twice)", "Charge"."""
+    parts: list[str] = []
+    if entry.tx_code:
+        parts.append(" ".join(p for p in (entry.tx_code, entry.tx_description) if p))
+    else:
+        if entry.carc_group and entry.carc_reason:
+            parts.append(f"{entry.carc_group}-{entry.carc_reason}")
+        if entry.category:
+            parts.append(_words(entry.category))
+        elif entry.original_reason and not parts:
+            parts.append(_words(entry.original_reason))
+    what = " · ".join(parts) or _words(entry.kind)
+    if not entry.reversal:
+        return what
+    why = f" ({entry.reason})" if entry.reason and entry.reason != entry.original_reason else ""
+    return f"Reversal: {what}{why}"
+
+
+def _words(value: str) -> str:
+    """A stored code in words (`small-balance`, `BAD_DEBT` → `Small balance`, `Bad debt`);
+    free text keeps its spelling, capitalised."""
+    text_ = value.strip()
+    if " " not in text_:
+        text_ = text_.replace("-", " ").replace("_", " ").lower()
+    return text_[:1].upper() + text_[1:]
