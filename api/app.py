@@ -19,6 +19,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from api.auth import Authenticator, AuthError, RefusingWebSocketAdapter, refuse
 from api.context import Context, Services
 from api.enqueue import Enqueuer
+from api.fanout import SharingTransportWSHandler
 from api.fhir.routes import fhir_routes
 from api.limits import RequestLimits
 from api.origins import origin_middleware
@@ -38,6 +39,9 @@ class ArledgerGraphQL(GraphQL[Context, None]):
 
     services: Services
     websocket_adapter_class = RefusingWebSocketAdapter
+    graphql_transport_ws_handler_class = SharingTransportWSHandler
+    ws_send_timeout: float = 30.0
+    """Seconds one websocket send may wait on a client that does not read, then it is dropped."""
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         context = Context(
@@ -86,6 +90,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # an `Authorization: Bearer` header does, which a cross-site form cannot carry.
         multipart_uploads_enabled=True,
     )
+    graphql.ws_send_timeout = settings.ws_send_timeout_seconds
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -93,7 +98,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         sessions = make_session_factory(engine)
         broadcaster = Broadcaster.for_this_process(settings.redis_url, settings.channel_prefix)
         await broadcaster.start()
-        enqueuer = Enqueuer(make_celery(), settings.celery_queue, settings.bulk_queue_name)
+        enqueuer = Enqueuer(
+            make_celery(),
+            settings.celery_queue,
+            settings.bulk_queue_name,
+            settings.enqueue_interval_seconds,
+        )
         publisher = RedisPublisher(Redis.from_url(settings.redis_url), settings.channel_prefix)
         graphql.services = Services(
             settings,

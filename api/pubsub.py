@@ -26,6 +26,21 @@ log = structlog.get_logger(__name__)
 QUEUE_SIZE = 1000
 
 
+class LatestQueue(asyncio.Queue[Event]):
+    """A bounded queue that never refuses: when full, the oldest event makes room for the
+    newest (a subscriber that falls behind skips to the latest; versions show the gap)."""
+
+    dropped = 0
+
+    def put_nowait(self, item: Event) -> None:
+        if self.full():
+            self.get_nowait()
+            self.dropped += 1
+            if self.dropped == 1:
+                log.warning("subscriber_too_slow", maxsize=self.maxsize)
+        super().put_nowait(item)
+
+
 def subscriber_name(pid: int | None = None) -> str:
     """The Redis client name of the pub/sub connection of the API process `pid` (this one)."""
     return f"arledger-api-{os.getpid() if pid is None else pid}"
@@ -44,6 +59,7 @@ class Broadcaster:
         self._redis = redis
         self._prefix = prefix
         self._queues: dict[str, set[asyncio.Queue[Event]]] = defaultdict(set)
+        self._tenant_queues: dict[str, set[asyncio.Queue[Event]]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
@@ -60,9 +76,12 @@ class Broadcaster:
         await self._redis.aclose()
 
     @contextlib.asynccontextmanager
-    async def listen(self, channel: str) -> AsyncIterator[asyncio.Queue[Event]]:
-        """A queue of the events published on `channel` while the block runs."""
-        queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
+    async def listen(
+        self, channel: str, maxsize: int = QUEUE_SIZE
+    ) -> AsyncIterator[asyncio.Queue[Event]]:
+        """A queue of the events published on `channel` while the block runs, at most
+        `maxsize` of them waiting (then the oldest waiting one is dropped: `LatestQueue`)."""
+        queue = LatestQueue(maxsize)
         self._queues[channel].add(queue)
         try:
             yield queue
@@ -70,6 +89,24 @@ class Broadcaster:
             self._queues[channel].discard(queue)
             if not self._queues[channel]:
                 del self._queues[channel]
+
+    def backlog(self, channel: str) -> list[int]:
+        """How many events wait in each queue listening to `channel` (for tests, metrics)."""
+        return sorted(q.qsize() for q in self._queues.get(channel, ()))
+
+    @contextlib.asynccontextmanager
+    async def listen_tenant(self, tenant_id: int) -> AsyncIterator[asyncio.Queue[Event]]:
+        """A queue of every event published on any of `tenant_id`'s channels while the block
+        runs (e.g. every committed account change of the tenant: the live dashboard)."""
+        key = str(tenant_id)
+        queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
+        self._tenant_queues[key].add(queue)
+        try:
+            yield queue
+        finally:
+            self._tenant_queues[key].discard(queue)
+            if not self._tenant_queues[key]:
+                del self._tenant_queues[key]
 
     async def _run(self) -> None:
         while True:
@@ -87,8 +124,11 @@ class Broadcaster:
             self._ready.set()
             async for message in pubsub.listen():
                 channel = message["channel"].decode().removeprefix(f"{self._prefix}:")
-                if channel in self._queues:
-                    self._dispatch(channel, from_message(json.loads(message["data"])))
+                tenant = channel.partition(":")[0]
+                if channel in self._queues or tenant in self._tenant_queues:
+                    event = from_message(json.loads(message["data"]))
+                    self._dispatch(channel, event)
+                    self._dispatch_tenant(tenant, event)
 
     def _dispatch(self, channel: str, event: Event) -> None:
         for queue in self._queues.get(channel, ()):
@@ -96,3 +136,10 @@ class Broadcaster:
                 queue.put_nowait(event)
             except asyncio.QueueFull:
                 log.warning("subscriber_too_slow", channel=channel)
+
+    def _dispatch_tenant(self, tenant: str, event: Event) -> None:
+        for queue in self._tenant_queues.get(tenant, ()):
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:
+                log.warning("tenant_listener_too_slow", tenant=tenant)

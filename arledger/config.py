@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     max_tokens: int = 2000
     max_subscriptions_per_connection: int = 20
     ws_init_timeout_seconds: float = 5.0
+    ws_send_timeout_seconds: float = 30.0
+    """A websocket client that reads nothing for this long is dropped (api/fanout.py)."""
     celery_queue: str = "arledger"
     bulk_queue: str = ""
     """Queue of bulk-job tasks (default `<celery_queue>-bulk`), so a big job never holds
@@ -50,6 +52,12 @@ class Settings(BaseSettings):
     apply_batch_wait_seconds: float = Field(default=0.0, ge=0.0, le=1.0)
     apply_drain_seconds: float = Field(default=5.0, gt=0.0)
     bulk_chunk_size: int = Field(default=500, ge=1, le=20_000)
+    enqueue_interval_seconds: float = Field(default=0.02, ge=0.0, le=1.0)
+    """Shortest time between two wake-ups one API process sends (a lone command after a quiet
+    spell is sent at once; under load one message covers every command committed before it)."""
+    auth_cache_seconds: float = Field(default=60.0, ge=0.0, le=3600.0)
+    """How long an API process trusts a verified token and a resolved tenant slug without
+    checking again (0: no cache). A token is never trusted past its `exp`."""
     db_pool_size: int = 10
     api_workers: int = Field(default=0, ge=0, le=256)
     """Processes `arledger api` runs (`--workers` overrides it); 0: one per CPU."""

@@ -29,7 +29,8 @@ from api.enqueue import Enqueuer
 from api.ids import decode_id, encode_id
 from bench.data import Tenant, finished_at, insert_pending, wait_final
 from bench.http_bench import WRITE_OFF, command_pk, writeoff_input
-from bench.ws import Subscriber, close_all, start_all
+from bench.subs_witness import witness
+from bench.ws import OnData, Subscriber, close_all, start_all
 from workers.app import make_celery
 
 ACCOUNT_BALANCE = """subscription($id: ID!) {
@@ -37,15 +38,23 @@ ACCOUNT_BALANCE = """subscription($id: ID!) {
 TICK = "subscription($channel: String!) { tick(channel: $channel) { channel payload } }"
 PARALLEL_HANDSHAKES = 20
 GRACE_SECONDS = 5.0
+DELIVERY_DEADLINE = 30.0
+"""How long after the last command is final every expected event may still arrive."""
 
 
 @dataclass
 class LatencyRun:
     expected: int
+    """Events due: (commands accepted) times (sockets per account); the offered count until
+    the submissions are answered."""
     submit_seconds: float = 0.0
     commit_to_ws: list[float] = field(default_factory=list)
     send_to_ws: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    out_of_order: int = 0
+    unanswered: int = 0
+    """Commands stored whose submission got no answer (their events cannot be attributed)."""
 
     @property
     def delivered(self) -> int:
@@ -160,47 +169,78 @@ async def subscription_latency(
     seconds: float,
     submit: Submit,
     alive: Callable[[], None],
+    *,
+    redis: tuple[str, str] | None = None,
+    fanout: int = 1,
 ) -> LatencyRun:
-    """Write-offs at `rate`/s for `seconds` over every account of `tenant`, one socket each."""
+    """Write-offs at `rate`/s for `seconds` over every account of `tenant`, `fanout` sockets
+    per account. Waits (up to `DELIVERY_DEADLINE` after the last command is final) for every
+    expected event on every socket; `redis=(url, prefix)` explains each one still missing."""
     accounts = tenant.account_ids
-    run = LatencyRun(expected=round(rate * seconds))
-    receipts: dict[int, float] = {}
+    commands = round(rate * seconds)
+    run = LatencyRun(expected=commands * fanout)
+    receipts: dict[tuple[int, int], float] = {}
     due: dict[int, float] = {}
+    account_of: dict[int, int] = {}
 
-    def on_data(data: dict[str, Any], received: float) -> None:
-        event = data["accountBalance"]
-        if not event["snapshot"] and event["commandId"]:
-            pk = decode_id(event["commandId"], "Command")
-            if pk is not None:
-                receipts.setdefault(pk, received)
+    def on_data_of(socket: int) -> OnData:
+        def on_data(data: dict[str, Any], received: float) -> None:
+            event = data["accountBalance"]
+            if not event["snapshot"] and event["commandId"]:
+                pk = decode_id(event["commandId"], "Command")
+                if pk is not None:
+                    receipts.setdefault((socket, pk), received)
+
+        return on_data
 
     subs = [
-        Subscriber(ws_url(base), ACCOUNT_BALANCE, {"id": encode_id("Account", a)}, on_data)
-        for a in accounts
+        Subscriber(ws_url(base), ACCOUNT_BALANCE, {"id": encode_id("Account", a)}, on_data_of(i))
+        for i, a in enumerate(a for a in accounts for _ in range(fanout))
     ]
     first_line = {a: tenant.line_ids_of(a)[0] for a in accounts}
     init = {"authorization": f"Bearer {tenant.token()}"}
 
     async def fire(n: int, due_at: float) -> None:
+        account = accounts[n % len(accounts)]
         try:
-            pk = await submit(n, first_line[accounts[n % len(accounts)]])
+            pk = await submit(n, first_line[account])
             if pk is not None:
-                due[pk] = due_at
+                due[pk], account_of[pk] = due_at, account
         except (httpx.HTTPError, asyncpg.PostgresError, RuntimeError, KeyError) as exc:
             run.errors.append(f"write-off {n}: {exc!r}"[:300])
 
-    try:
-        await start_all(subs, init, PARALLEL_HANDSHAKES)
-        run.submit_seconds = await paced(rate, run.expected, fire)
-        await wait_final(conn, tenant.id, len(due), max(60.0, run.expected / 10), alive)
-        await _wait_for(lambda: len(receipts), len(due), GRACE_SECONDS)
-    finally:
-        await close_all(subs)
+    async with contextlib.AsyncExitStack() as stack:
+        seen = await stack.enter_async_context(witness(*redis, tenant.id)) if redis else None
+        try:
+            await start_all(subs, init, PARALLEL_HANDSHAKES)
+            run.submit_seconds = await paced(rate, commands, fire)
+            outcome = await wait_final(conn, tenant.id, len(due), max(60.0, commands / 10), alive)
+            run.unanswered = outcome.applied + outcome.rejected - len(due)
+            run.expected = len(due) * fanout
+            await _wait_for(lambda: len(receipts), len(due) * fanout, DELIVERY_DEADLINE)
+        finally:
+            await close_all(subs)
+        lost = set(_expected(due, account_of, accounts, fanout)) - receipts.keys()
+        missing = sorted({pk for _, pk in lost})
+        if lost:
+            run.missing.append(f"{len(lost)} (socket, event) pairs of {len(missing)} commands")
+        if missing and seen is not None:
+            run.missing += seen.explain(missing)
+        if seen is not None:
+            run.out_of_order = seen.out_of_order()
     run.errors += [e for s in subs for e in s.errors]
     committed = await finished_at(conn, list(due))
-    for pk, sent in due.items():
-        if pk in receipts:
-            run.send_to_ws.append(receipts[pk] - sent)
+    for (_, pk), received in receipts.items():
+        if pk in due:
+            run.send_to_ws.append(received - due[pk])
             if pk in committed:
-                run.commit_to_ws.append(receipts[pk] - committed[pk])
+                run.commit_to_ws.append(received - committed[pk])
     return run
+
+
+def _expected(
+    due: dict[int, float], account_of: dict[int, int], accounts: list[int], fanout: int
+) -> list[tuple[int, int]]:
+    """Every (socket, command) pair that should be delivered."""
+    socket_base = {a: i * fanout for i, a in enumerate(accounts)}
+    return [(socket_base[account_of[pk]] + k, pk) for pk in due for k in range(fanout)]

@@ -15,6 +15,10 @@ from api.types import not_found
 from domain import models
 from domain.events import AccountChanged, EntryPosted
 
+ACCOUNT_QUEUE_SIZE = 64
+"""Events one subscriber may have waiting; past that it skips to the latest (the version gap
+tells the client to re-query)."""
+
 
 @strawberry.type
 class LineBalanceChange:
@@ -61,10 +65,14 @@ class AccountBalanceEvent:
     entry_ids: list[strawberry.ID]
     lines: list[LineBalanceChange]
     entries: list[EntryChange]
+    share_key: strawberry.Private[tuple[str, int, int, int] | None] = None
+    """Same key, same event: rendered once per selection set for every subscriber
+    (api/fanout.py). Every field reads the event alone, never the viewer."""
 
     @classmethod
     def from_event(cls, event: AccountChanged) -> "AccountBalanceEvent":
         return cls(
+            share_key=("accountBalance", event.tenant_id, event.account_id, event.version),
             account_id=strawberry.ID(encode_id("Account", event.account_id)),
             balance=event.balance_cents,
             version=event.version,
@@ -94,7 +102,8 @@ class LedgerSubscription:
         tenant_id = info.context.require(READ).tenant_id
         pk = decode_id(account_id, "Account")
         services = info.context.services
-        async with services.broadcaster.listen(f"{tenant_id}:account:{pk}") as queue:
+        channel = f"{tenant_id}:account:{pk}"
+        async with services.broadcaster.listen(channel, ACCOUNT_QUEUE_SIZE) as queue:
             async with info.context.sessions() as session:
                 row = (
                     await session.execute(

@@ -1,0 +1,165 @@
+"""Subscription fan-out that costs one execution per event and shape, not per subscriber.
+
+Strawberry executes a subscription's selection set once per subscriber per event. An event
+type that opts in (a `share_key` attribute: the same key means the same event, and its fields
+read nothing but the event itself, never the viewer) is executed once per (share key, shape)
+in this process, where the shape is the operation's text, name and variables; the result's
+`data` is a `RenderedData`, which carries the `next` message's payload already encoded, and
+`SharingTransportWSHandler` sends those bytes to every subscriber of that shape with only the
+subscription id spliced in. Results with errors are never shared.
+
+The handler also bounds how long one websocket send may block (`ws_send_timeout_seconds`): a
+client that stops reading is dropped then, its operations cancelled and its subscriptions
+released, instead of holding them for as long as the TCP connection stays up.
+"""
+
+import asyncio
+import json
+from collections import OrderedDict
+from collections.abc import Awaitable
+from typing import Any
+
+import structlog
+from graphql import ExecutionResult, OperationType
+from graphql.pyutils import is_awaitable
+from starlette.websockets import WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message
+
+log = structlog.get_logger(__name__)
+CACHE_SIZE = 4096
+
+
+class RenderedData(dict[str, Any]):
+    """An event's `data`, with `payload_json`: `{"data": …}` already encoded."""
+
+    payload_json: str
+
+
+class Renders:
+    """The process's rendered events, least recently used dropped first; `executions` counts
+    the executions the cache did not save (one per event and shape)."""
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self._size = size
+        self._results: OrderedDict[tuple[Any, ...], ExecutionResult] = OrderedDict()
+        self.executions = 0
+        self.hits = 0
+
+    def get(self, key: tuple[Any, ...]) -> ExecutionResult | None:
+        result = self._results.get(key)
+        if result is not None:
+            self.hits += 1
+            self._results.move_to_end(key)
+        return result
+
+    def store(self, key: tuple[Any, ...], result: ExecutionResult) -> ExecutionResult:
+        """Keep `result` (if it has no errors) with its payload encoded once."""
+        self.executions += 1
+        if result.errors or not isinstance(result.data, dict):
+            return result
+        data = RenderedData(result.data)
+        data.payload_json = json.dumps({"data": result.data}, separators=(",", ":"))
+        shared = ExecutionResult(data=data, errors=None, extensions=result.extensions)
+        self._results[key] = shared
+        if len(self._results) > self._size:
+            self._results.popitem(last=False)
+        return shared
+
+
+RENDERS = Renders()
+
+
+class SharingExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    """Executes a subscription event with a `share_key` once per shape (see `RENDERS`)."""
+
+    _shape: tuple[str, str | None, str] | None = None
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        if self._shape is None:
+            loc = self.operation.loc
+            text = loc.source.body if loc is not None else repr(self.operation)
+            name = self.operation.name.value if self.operation.name else None
+            variables = json.dumps(self.variable_values, sort_keys=True, default=str)
+            self._shape = (text, name, variables)
+        return super().build_per_event_executor(payload)
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        share_key = getattr(self.root_value, "share_key", None)
+        if share_key is None or self.operation.operation != OperationType.SUBSCRIPTION:
+            return super().execute_operation(serially)
+        key = (share_key, self._shape)
+        cached = RENDERS.get(key)
+        if cached is not None:
+            return cached
+        result: Any = super().execute_operation(serially)
+        if is_awaitable(result):
+            return _store_when_done(key, result)
+        return RENDERS.store(key, result)
+
+
+async def _store_when_done(key: tuple[Any, ...], result: Awaitable[Any]) -> ExecutionResult:
+    return RENDERS.store(key, await result)
+
+
+def prerendered(message: Message) -> str | None:
+    """The wire text of a `next` message whose payload was rendered once, else None."""
+    if message.get("type") != "next":
+        return None
+    payload: Any = message.get("payload")
+    if not isinstance(payload, dict) or payload.keys() != {"data"}:
+        return None
+    data = payload["data"]
+    if not isinstance(data, RenderedData):
+        return None
+    op_id = json.dumps(message["id"])  # type: ignore[typeddict-item]
+    return f'{{"id":{op_id},"type":"next","payload":{data.payload_json}}}'
+
+
+class SharingTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
+    """graphql-transport-ws with pre-rendered `next` payloads and a bounded send."""
+
+    _main: asyncio.Task[Any] | None = None
+    _stalled = False
+
+    async def handle(self) -> None:
+        self._main = asyncio.current_task()
+        try:
+            await super().handle()
+        except asyncio.CancelledError:
+            if not self._stalled or self._main is None:
+                raise
+            self._main.uncancel()  # our own drop (see `send_message`): end normally
+
+    async def send_message(self, message: Message) -> None:
+        text = prerendered(message)
+        try:
+            async with asyncio.timeout(getattr(self.view, "ws_send_timeout", 30.0)):
+                if text is None:
+                    await super().send_message(message)
+                elif isinstance(self.websocket, ASGIWebSocketAdapter):
+                    await self.websocket.ws.send_text(text)
+                else:  # pragma: no cover - only the ASGI adapter is served
+                    await super().send_message(message)
+        except WebSocketDisconnect as error:
+            raise WebSocketDisconnected from error
+        except TimeoutError:
+            self._drop()
+            raise asyncio.CancelledError from None  # this task was cancelled by `_drop`
+
+    def _drop(self) -> None:
+        """Give up on a client that has not read for `ws_send_timeout` seconds."""
+        if self._stalled:
+            return
+        self._stalled = True
+        log.warning("ws_client_dropped", reason="send timeout")
+        for operation in self.operations.values():
+            if operation.task is not None:
+                operation.task.cancel()
+        if self._main is not None:
+            self._main.cancel()

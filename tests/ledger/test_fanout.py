@@ -1,0 +1,149 @@
+"""accountBalance fan-out in one API process: one execution (and one JSON encoding) per event
+and selection set whatever the number of subscribers, and a subscriber that stops reading
+neither stalls the others nor grows the process's memory: it skips to the latest version, and
+is dropped when it reads nothing for `ws_send_timeout_seconds`."""
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection
+
+from api.fanout import RENDERS
+from api.ledger.subscriptions import ACCOUNT_QUEUE_SIZE
+from arledger.config import Settings
+from domain.db import SessionFactory
+from tests.ledger.inprocess import (
+    account_event,
+    in_process_api,
+    open_subscription,
+    publisher,
+    until,
+)
+from tests.support.client import gid
+from tests.support.factories import make_world
+
+BALANCE_ONLY = """subscription($a: ID!) { accountBalance(accountId: $a) { version balance } }"""
+WITH_LINES = """subscription($a: ID!) {
+  accountBalance(accountId: $a) { version commandId lines { lineId balance } } }"""
+
+
+async def next_messages(ws: ClientConnection, count: int, within: float = 20) -> list[str]:
+    """The next `count` raw `next` messages (pings answered, nothing else expected)."""
+    found: list[str] = []
+    async with asyncio.timeout(within):
+        while len(found) < count:
+            raw = str(await ws.recv())
+            kind = json.loads(raw)["type"]
+            if kind == "ping":
+                await ws.send(json.dumps({"type": "pong"}))
+            else:
+                assert kind == "next", raw
+                found.append(raw)
+    return found
+
+
+def data_of(raw: str) -> dict[str, Any]:
+    return dict(json.loads(raw)["payload"]["data"]["accountBalance"])
+
+
+async def test_subscribers_of_one_selection_set_share_one_execution_per_event(
+    sessions: SessionFactory, settings: Settings
+) -> None:
+    # given five subscribers with one selection set and two with another, on one account
+    world = await make_world(sessions, [10000])
+    token, account = world.token(settings), gid("Account", world.account_id)
+    async with in_process_api(settings) as api, publisher(settings) as publishing:
+        same = [
+            (await open_subscription(api.ws_url, token, f"s{n}", BALANCE_ONLY, {"a": account}))[0]
+            for n in range(5)
+        ]
+        other = [
+            (await open_subscription(api.ws_url, token, f"o{n}", WITH_LINES, {"a": account}))[0]
+            for n in range(2)
+        ]
+        executions = RENDERS.executions
+        # when three changes of the account are published
+        await publishing.publish([account_event(world, v) for v in (1, 2, 3)])
+        # then each subscriber gets each change, shaped by its own selection set
+        same_raw = [await next_messages(ws, 3) for ws in same]
+        other_raw = [await next_messages(ws, 3) for ws in other]
+        for raws in same_raw:
+            assert [data_of(r) for r in raws] == [
+                {"version": v, "balance": f"{(1_000_000 - v) // 100}.{(1_000_000 - v) % 100:02d}"}
+                for v in (1, 2, 3)
+            ]
+        line = gid("ChargeLine", world.line_ids[0])
+        for raws in other_raw:
+            assert [data_of(r) for r in raws] == [
+                {
+                    "version": v,
+                    "commandId": gid("Command", v),
+                    "lines": [{"lineId": line, "balance": f"0.0{v}"}],
+                }
+                for v in (1, 2, 3)
+            ]
+        # and the same bytes went to every subscriber of a shape, but for the subscription id
+        for n, raws in enumerate(same_raw):
+            assert [r.replace(f'"id":"s{n}"', '"id":"s0"') for r in raws] == same_raw[0]
+        # and each event was executed once per selection set, not once per subscriber
+        assert RENDERS.executions - executions == 3 * 2
+        for ws in same + other:
+            await ws.close()
+
+
+async def test_a_subscriber_that_stops_reading_skips_to_the_latest_and_is_dropped(
+    sessions: SessionFactory, settings: Settings
+) -> None:
+    # given two reading subscribers and two that will stop reading (small receive buffers),
+    # in a process that drops a client after 10 s of unread sends
+    world = await make_world(sessions, [10000])
+    token, account = world.token(settings), gid("Account", world.account_id)
+    channel = f"{world.tenant_id}:account:{world.account_id}"
+    patient = settings.model_copy(update={"ws_send_timeout_seconds": 10.0})
+    events, lines = 1200, 30
+    async with in_process_api(patient, sndbuf=4096) as api, publisher(settings) as publishing:
+        variables = {"a": account}
+        readers = [
+            (await open_subscription(api.ws_url, token, "r", WITH_LINES, variables))[0]
+            for _ in range(2)
+        ]
+        resumed, stuck = [
+            (await open_subscription(api.ws_url, token, "x", WITH_LINES, variables, rcvbuf=4096))[0]
+            for _ in range(2)
+        ]
+        received: list[list[int]] = [[], []]
+
+        async def read(n: int) -> None:
+            for raw in await next_messages(readers[n], events, within=60):
+                received[n].append(data_of(raw)["version"])
+
+        reading = [asyncio.create_task(read(n)) for n in range(2)]
+        # when 1,200 changes of 30 lines each are published at 400 a second
+        backlog_high = 0
+        started = time.monotonic()
+        for first in range(1, events + 1, 20):
+            await publishing.publish(
+                [account_event(world, v, lines) for v in range(first, first + 20)]
+            )
+            backlog_high = max([backlog_high, *api.broadcaster.backlog(channel)])
+            await asyncio.sleep(max(0.0, started + first / 400 - time.monotonic()))
+        await asyncio.gather(*reading)
+        # then the readers got every version, in order, while the others did not read
+        assert received == [list(range(1, events + 1))] * 2
+        # and the process held at most the bound for the slow ones, which were really stuck
+        assert backlog_high <= ACCOUNT_QUEUE_SIZE
+        assert sorted(api.broadcaster.backlog(channel))[-2:] == [ACCOUNT_QUEUE_SIZE] * 2
+        # when one of them reads again, it catches up to the latest version, skipping some
+        versions = []
+        async with asyncio.timeout(30):
+            while not versions or versions[-1] != events:
+                versions.append(data_of((await next_messages(resumed, 1))[0])["version"])
+        assert versions == sorted(set(versions))
+        assert len(versions) < events
+        # and the one that never reads again is dropped: the process lets go of its queue
+        for ws in [*readers, resumed]:
+            await ws.close()
+        await until(lambda: not api.broadcaster.backlog(channel), within=20)
+        stuck.transport.abort()
