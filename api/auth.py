@@ -1,6 +1,11 @@
 """Bearer JWT authentication: a token names a tenant, an actor and OAuth-style scopes."""
 
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
@@ -8,11 +13,15 @@ from starlette.requests import HTTPConnection
 from strawberry.asgi import ASGIWebSocketAdapter
 
 from arledger.config import Settings
-from arledger.tokens import TokenError, TokenVerifier
+from arledger.tokens import Claims, TokenError, TokenVerifier
 from domain.db import SessionFactory
 from domain.models import Tenant
 
 _NAME_TENANT = text("SELECT set_config('arledger.tenant_slug', :slug, true)")
+CACHE_ENTRIES = 4096
+"""Most verified tokens (and, apart, tenant slugs) one process remembers."""
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 READ = "billing.read"
@@ -37,41 +46,94 @@ class AuthError(Exception):
         self.code = code
 
 
-class Authenticator:
-    """Turns a bearer token into a `Principal`; remembers tenant slugs it has resolved."""
+class Expiring(Generic[K, V]):
+    """A bounded map whose entries expire at their own time (the oldest goes when full)."""
 
-    def __init__(self, settings: Settings, session_factory: SessionFactory) -> None:
+    def __init__(self, clock: Callable[[], float], max_entries: int = CACHE_ENTRIES) -> None:
+        self._clock = clock
+        self._max = max_entries
+        self._entries: OrderedDict[K, tuple[V, float]] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if self._clock() >= entry[1]:
+            del self._entries[key]
+            return None
+        return entry[0]
+
+    def put(self, key: K, value: V, until: float) -> None:
+        self._entries[key] = (value, until)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+
+class Authenticator:
+    """Turns a bearer token into a `Principal`.
+
+    A process remembers what it verified for `auth_cache_seconds`: a token's claims (never past
+    the token's `exp` plus the leeway, so an expired token is refused as before) and a tenant
+    slug's id (a deleted or renamed tenant is forgotten within that time). Refusals are never
+    remembered.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        session_factory: SessionFactory,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._verifier = TokenVerifier(settings)
         self._sessions = session_factory
-        self._tenants: dict[str, int] = {}
+        self._clock = clock
+        self._ttl = settings.auth_cache_seconds
+        self._leeway = settings.jwt_leeway_seconds
+        self._claims: Expiring[bytes, Claims] = Expiring(clock)
+        self._tenants: Expiring[str, int] = Expiring(clock)
 
     async def principal(self, authorization: str | None) -> Principal:
         """Validate `Bearer <jwt>` (or a bare token) and resolve its tenant."""
         token = _bearer(authorization or "")
         if not token:
             raise AuthError("UNAUTHENTICATED", "A bearer token is required.")
+        claims = await self._verified(token)
+        tenant_id = await self._tenant_id(claims.tenant)
+        return Principal(tenant_id, claims.subject, claims.scopes)
+
+    async def _verified(self, token: str) -> Claims:
+        key = hashlib.sha256(token.encode(errors="surrogatepass")).digest()
+        if (claims := self._claims.get(key)) is not None:
+            return claims
         try:
             claims = await self._verifier.verify(token)
         except TokenError as error:
             raise AuthError(error.code, error.message) from error
-        tenant_id = await self._tenant_id(claims.tenant)
-        return Principal(tenant_id, claims.subject, claims.scopes)
+        if self._ttl > 0:
+            until = self._clock() + self._ttl
+            if claims.expires_at is not None:
+                until = min(until, claims.expires_at + self._leeway)
+            self._claims.put(key, claims, until)
+        return claims
 
     async def _tenant_id(self, slug: str) -> int:
-        if slug not in self._tenants:
-            try:
-                async with self._sessions() as session, session.begin():
-                    # Row-level security shows the API only the tenant row it names by slug.
-                    await session.execute(_NAME_TENANT, {"slug": slug})
-                    found = await session.scalar(select(Tenant.id).where(Tenant.slug == slug))
-            except (DBAPIError, OSError) as error:  # an outage, not a bad token
-                raise AuthError(
-                    "AUTH_UNAVAILABLE", "The tenant directory is unavailable; try again."
-                ) from error
-            if found is None:
-                raise AuthError("UNKNOWN_TENANT", "The token's tenant is unknown.")
-            self._tenants[slug] = found
-        return self._tenants[slug]
+        if (known := self._tenants.get(slug)) is not None:
+            return known
+        try:
+            async with self._sessions() as session, session.begin():
+                # Row-level security shows the API only the tenant row it names by slug.
+                await session.execute(_NAME_TENANT, {"slug": slug})
+                found = await session.scalar(select(Tenant.id).where(Tenant.slug == slug))
+        except (DBAPIError, OSError) as error:  # an outage, not a bad token
+            raise AuthError(
+                "AUTH_UNAVAILABLE", "The tenant directory is unavailable; try again."
+            ) from error
+        if found is None:
+            raise AuthError("UNKNOWN_TENANT", "The token's tenant is unknown.")
+        if self._ttl > 0:
+            self._tenants.put(slug, found, self._clock() + self._ttl)
+        return found
 
 
 def _bearer(authorization: str) -> str:

@@ -44,11 +44,16 @@ class Context:
     auth_error: AuthError | None = None
     connection_params: dict[str, Any] | None = None
     request_id: str | None = None
-    loaders: Loaders = field(init=False)
     _sessions: SessionFactory | None = field(default=None, init=False, repr=False)
+    _loaders: Loaders | None = field(default=None, init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        self.loaders = Loaders(lambda: self.sessions(), lambda: self.tenant_id)
+    @property
+    def loaders(self) -> Loaders:
+        """This request's data loaders, made on first use (a mutation seldom needs them, and
+        making them all costs a measurable share of a small request)."""
+        if self._loaders is None:
+            self._loaders = Loaders(lambda: self.sessions(), lambda: self.tenant_id)
+        return self._loaders
 
     @property
     def sessions(self) -> SessionFactory:

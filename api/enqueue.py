@@ -1,8 +1,10 @@
 """Wakes the workers for committed commands without blocking the event loop.
 
 Tasks are wake-ups (a worker drains every PENDING command in batches), so one message can serve
-many commands: a send covers every command committed before it starts. At low load each
-command gets its own message at once; under load the sends coalesce, one in flight at a time.
+many commands: a send covers every command committed before it starts. A lone command after a
+quiet spell gets its message at once; under load the sends coalesce: one in flight at a time,
+and at most one per `interval_seconds` (`ENQUEUE_INTERVAL_SECONDS`), so a burst of N commands
+costs a handful of broker messages, not N (each a kombu publish on the GIL every request shares).
 A lost wake-up loses nothing: the command is in PostgreSQL and the sweeper re-enqueues it, so
 a send that fails (the broker is down) is logged, never raised to the client whose command is
 already committed. It is logged as one line, without a traceback: rendering one (with locals)
@@ -29,13 +31,20 @@ log = structlog.get_logger(__name__)
 class Enqueuer:
     """Sends `apply_command(id)` on one dedicated thread (kombu's producer is blocking)."""
 
-    def __init__(self, celery: Celery, queue: str, bulk_queue: str) -> None:
+    def __init__(
+        self, celery: Celery, queue: str, bulk_queue: str, interval_seconds: float = 0.0
+    ) -> None:
         self._celery = celery
         self._queue = queue
         self._bulk_queue = bulk_queue
+        self._interval = interval_seconds
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enqueue")
         self._latest: int | None = None
         self._sender: asyncio.Task[None] | None = None
+        self._next_send = 0.0
+        """Event-loop time before which no wake-up is sent (the last send's start + interval)."""
+        self.sent = 0
+        """Wake-ups sent (or attempted) by this process."""
         self._crash = os.environ.get("ARLEDGER_FAILPOINT") == "after_commit_before_enqueue"
 
     async def apply_command(self, command_id: int) -> None:
@@ -64,7 +73,11 @@ class Enqueuer:
     async def _send_pending(self) -> None:
         loop = asyncio.get_running_loop()
         while self._latest is not None:
+            if (wait := self._next_send - loop.time()) > 0:
+                await asyncio.sleep(wait)  # commands committing meanwhile join this send
             command_id, self._latest = self._latest, None
+            self._next_send = loop.time() + self._interval
+            self.sent += 1
             try:
                 await loop.run_in_executor(self._executor, self._send, command_id)
             except Exception as error:  # the sweeper re-enqueues it

@@ -75,6 +75,8 @@ class Claims:
     subject: str
     tenant: str
     scopes: frozenset[str]
+    expires_at: float | None = None
+    """`exp` (epoch seconds), when the token has one: the last moment it may be trusted."""
 
 
 # PyJWT's refusals, most specific first (InvalidSignatureError is a DecodeError).
@@ -210,7 +212,10 @@ def claims_of(payload: dict[str, Any]) -> Claims:
             raise missing(claim)
         if not isinstance(value, str):
             raise TokenError("TOKEN_INVALID_CLAIM", f"The token's '{claim}' claim is not a string.")
-    return Claims(payload["sub"], payload["tenant"], frozenset(payload["scope"].split()))
+    exp = payload.get("exp")
+    expires_at = float(exp) if isinstance(exp, int | float) else None
+    scopes = frozenset(payload["scope"].split())
+    return Claims(payload["sub"], payload["tenant"], scopes, expires_at)
 
 
 def issue_token(

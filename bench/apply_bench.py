@@ -1,6 +1,9 @@
-"""Phase 2: the worker's apply throughput. N PENDING write-offs are stored directly, then one
-`arledger.apply_command` wake-up per command is sent (as the API does after each commit), and
-the clock runs from the first send until no command is PENDING."""
+"""Phase 2: the worker's apply throughput. N PENDING write-offs are stored directly, then the
+worker is woken as the API wakes it (`api.enqueue.Enqueuer`: one message in flight at a time,
+each covering every command committed before it, so a burst committed at once costs two
+messages: the first command's and the last's), and the clock runs from the first send until no
+command is PENDING. `wakeups="each"` sends one message per command instead (the API before
+coalescing): that measures the worker's cost of redundant wake-ups too, and the sender's."""
 
 from __future__ import annotations
 
@@ -26,14 +29,23 @@ class ApplyRun:
     applied: int
     rejected: int
     send_seconds: float
+    wakeups: int
 
     @property
     def rate(self) -> float:
         return self.commands / self.seconds
 
 
+def wakeup_ids(ids: list[int], wakeups: str) -> list[int]:
+    """The commands a wake-up is sent for: every one (`each`), or as the API's coalescing
+    enqueuer sends them for a burst committed at once (`coalesced`): the first, then the last."""
+    if wakeups == "each" or len(ids) < 2:
+        return list(ids)
+    return [ids[0], ids[-1]]
+
+
 def send_wakeups(app: Celery, queue: str, ids: list[int]) -> float:
-    """Send one wake-up per command over one producer; returns how long sending took."""
+    """Send one wake-up per id given, over one producer; returns how long sending took."""
     start = time.monotonic()
     with app.producer_or_acquire() as producer:
         for command_id in ids:
@@ -59,14 +71,27 @@ def picks_for(tenant: Tenant, count: int, seed: int) -> list[tuple[int, int]]:
 
 
 async def run_apply(
-    stack: Stack, conn: asyncpg.Connection, app: Celery, tenant: Tenant, count: int
+    stack: Stack,
+    conn: asyncpg.Connection,
+    app: Celery,
+    tenant: Tenant,
+    count: int,
+    wakeups: str = "coalesced",
 ) -> ApplyRun:
     """Store `count` PENDING write-offs on `tenant`, wake the worker, time until all final."""
     ids = await insert_pending(conn, tenant, picks_for(tenant, count, seed=tenant.id))
+    woken = wakeup_ids(ids, wakeups)
     start = time.time()
-    sending = asyncio.create_task(asyncio.to_thread(send_wakeups, app, stack.queue, ids))
+    sending = asyncio.create_task(asyncio.to_thread(send_wakeups, app, stack.queue, woken))
     outcome = await wait_final(
         conn, tenant.id, count, within=max(120.0, count / 10), alive=stack.check_alive
     )
     send_seconds = await sending
-    return ApplyRun(count, outcome.seen_at - start, outcome.applied, outcome.rejected, send_seconds)
+    return ApplyRun(
+        count,
+        outcome.seen_at - start,
+        outcome.applied,
+        outcome.rejected,
+        send_seconds,
+        len(woken),
+    )

@@ -16,6 +16,7 @@ from bench import (
     http_bench,
     remit_bench,
     subs_bench,
+    subs_rows,
 )
 from bench.data import seed_tenant, wait_final
 from bench.report import BenchError, Results, Row, percentile
@@ -42,6 +43,8 @@ class Scale:
     """(lines, target seconds) per bulk write-off job."""
     remittances: tuple[tuple[int, float], ...] = ()
     """(claims, target seconds) per generated 835 (3 service lines a claim)."""
+    sub_fanout: tuple[int, int] = (0, 0)
+    """(accounts, sockets per account) of the fan-out run at `sub_rate` events/s."""
 
 
 class DriftError(BenchError):
@@ -89,7 +92,7 @@ async def phase_apply(
         run = await apply_bench.run_apply(stack, conn, app, tenant, n)
         a = f"A {label}: 1 txn/command"
         ceiling_phase = next((r.phase for r in results.rows if r.phase.startswith(a)), "")
-        note = f"{run.applied} applied, {run.rejected} rejected; wake-ups sent in "
+        note = f"{run.applied} applied, {run.rejected} rejected; {run.wakeups} wake-ups sent in "
         note += f"{run.send_seconds:.2f} s"
         results.add(
             Row(
@@ -152,6 +155,18 @@ async def phase_http(
                 f"{n:,} requests",
             )
         )
+        one_process_bare = results.figure(f"bare strawberry mutation ({c} clients)")
+        if procs > 1 and one_process_bare:  # the issue's target: N processes vs the framework
+            results.add(
+                Row(
+                    served_by(f"e2e {label}: mutations answered vs 1-process bare", procs),
+                    run.rate,
+                    "req/s",
+                    one_process_bare,
+                    "bare, 1 process",
+                    "same run; the bare app served by one process",
+                )
+            )
         results.add(
             Row(
                 served_by(f"e2e {label}: all commands final", procs),
@@ -195,7 +210,14 @@ async def phase_subscriptions(
             submitter = subs_bench.direct_submitter(stack.dsn, tenant, stack.queue)
         async with submitter as submit:
             run = await subs_bench.subscription_latency(
-                api, conn, tenant, rate, secs, submit, stack.check_alive
+                api,
+                conn,
+                tenant,
+                rate,
+                secs,
+                submit,
+                stack.check_alive,
+                redis=(stack.redis_url, stack.prefix),
             )
         if not run.delivered:
             raise BenchError(f"subscriptions ({via}) delivered nothing: {run.errors[:3]}")
@@ -215,17 +237,12 @@ async def phase_subscriptions(
                         note,
                     )
                 )
-        errors = f"; {len(run.errors)} errors: {run.errors[0]}" if run.errors else ""
-        results.add(
-            Row(
-                served_by(f"sub events delivered ({what})", procs),
-                run.delivered,
-                "events",
-                run.expected,
-                "commands sent",
-                f"pub/sub is at-most-once{errors}",
-            )
-        )
+        delivered = served_by(f"sub events delivered ({what})", procs)
+        results.add(subs_rows.delivered_row(delivered, run))
+    if s.sub_fanout[0]:
+        print("· subscription fan-out …", flush=True)
+        for row in await subs_rows.fanout_rows(stack, conn, api, s.sub_fanout, rate, secs, procs):
+            results.add(row)
     await drift_gate(conn, served_by("subscriptions", procs), results)
 
 

@@ -10,6 +10,7 @@ makes the process exit (`os._exit(1)`) right after a commit, before anything is 
 """
 
 import asyncio
+import gc
 import os
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
@@ -67,12 +68,14 @@ def _build() -> Runtime:
     asyncio.set_event_loop(loop)
     engine = make_engine(settings.worker_database_url, pool_size=2)
     redis = Redis.from_url(settings.redis_url)
-    return Runtime(
+    built = Runtime(
         loop,
         make_session_factory(engine),
         RedisPublisher(redis, settings.channel_prefix),
         os.environ.get("ARLEDGER_FAILPOINT", ""),
     )
+    gc.freeze()  # the modules and runtime live forever: keep them out of every gen-2 scan
+    return built
 
 
 @worker_process_init.connect

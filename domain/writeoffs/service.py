@@ -1,6 +1,6 @@
 """Submitting a write-off: check its lines and reason, store the command, enqueue after commit."""
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from domain.commands import store as command_store
 from domain.commands.store import Enqueue
@@ -20,12 +20,7 @@ async def submit_writeoff(
     enqueue: Enqueue,
 ) -> Command:
     """Store a PENDING write-off command and enqueue it once the transaction commits."""
-    rows = await uow.session.execute(
-        select(ChargeLine.id, ChargeLine.account_id).where(
-            ChargeLine.id.in_(request.line_ids), ChargeLine.tenant_id == tenant_id
-        )
-    )
-    owners: dict[int, int] = {line_id: account_id for line_id, account_id in rows}
+    enabled, owners = await _reasons_and_owners(uow, tenant_id, request.line_ids)
     missing = [
         Problem(f"lines.{i}.lineId", "LINE_NOT_FOUND", "No such line.")
         for i, line_id in enumerate(request.line_ids)
@@ -34,10 +29,7 @@ async def submit_writeoff(
     if missing:
         raise DomainError(*missing)
     payload = request.to_payload()
-    enabled = await uow.session.scalar(
-        select(Tenant.writeoff_reasons).where(Tenant.id == tenant_id)
-    )
-    if request.reason not in (enabled or []):
+    if request.reason not in enabled:
         replay = await command_store.find_replay(
             uow,
             tenant_id=tenant_id,
@@ -60,3 +52,26 @@ async def submit_writeoff(
         account_ids=list(owners.values()),
         enqueue=enqueue,
     )
+
+
+async def _reasons_and_owners(
+    uow: UnitOfWork, tenant_id: int, line_ids: list[int]
+) -> tuple[list[str], dict[int, int]]:
+    """The tenant's enabled write-off reasons and each found line's account, in one statement
+    (one round trip fewer on every write-off)."""
+    rows = await uow.session.execute(
+        select(Tenant.writeoff_reasons, ChargeLine.id, ChargeLine.account_id)
+        .select_from(Tenant)
+        .outerjoin(
+            ChargeLine,
+            and_(ChargeLine.tenant_id == Tenant.id, ChargeLine.id.in_(line_ids)),
+        )
+        .where(Tenant.id == tenant_id)
+    )
+    enabled: list[str] = []
+    owners: dict[int, int] = {}
+    for reasons, line_id, account_id in rows:
+        enabled = reasons or []
+        if line_id is not None:
+            owners[line_id] = account_id
+    return enabled, owners
