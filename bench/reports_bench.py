@@ -11,7 +11,8 @@ chain hashes and no audit rows: `arledger verify`'s chain and audit checks would
 the balance checks hold.
 
 Timed: `arAging` over HTTP against the API (as `arledger_api`, row-level security on), today
-and as of a day a year back, each warmed once and then run `RUNS` times; p50 and max.
+and as of a day a year back, each warmed once and then run `RUNS` times; p50 and max. Then the
+live dashboard on the same tenant (`bench.dashboard_bench`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from datetime import timedelta
 import asyncpg
 import httpx
 
+from bench.dashboard_bench import phase_dashboard
 from bench.data import Tenant
 from bench.phases import drift_gate
 from bench.report import BenchError, Results, Row, percentile
@@ -254,4 +256,6 @@ async def phase_reports(
         name = f"arAging {label} ({shape})"
         results.add(Row(f"{name} p50", timing.p50, "ms", target, "target" if target else "", note))
         results.add(Row(f"{name} max", timing.max, "ms", target, "target" if target else ""))
+    print("· live dashboard at size …", flush=True)
+    await phase_dashboard(stack, conn, api, seeded.tenant.id, scale, results)
     await drift_gate(conn, "reports", results)

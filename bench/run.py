@@ -150,7 +150,7 @@ async def _phases(
         if "ceiling" in phases:
             print("· ceiling A …", flush=True)
             await phase_ceiling(stack, conn, scale, tool, results)
-        if phases & {"apply", "bulk", "remit", "http", "subs"}:
+        if phases & {"apply", "bulk", "remit", "http", "subs", "reports"}:
             from bench.apply_bench import warm_up
             from workers.app import make_celery
 

@@ -10,6 +10,7 @@ from api.auth import READ
 from api.context import Info
 from api.enums import LedgerEntryKind
 from api.ids import decode_id, encode_id
+from api.ledger.ordering import in_version_order
 from api.scalars import Money
 from api.types import not_found
 from domain import models
@@ -114,19 +115,15 @@ class LedgerSubscription:
                 ).first()
             if row is None:
                 raise not_found("account")
-            version = row.version
             yield AccountBalanceEvent(
                 account_id=account_id,
                 balance=row.balance_cents,
-                version=version,
+                version=row.version,
                 snapshot=True,
                 command_id=None,
                 entry_ids=[],
                 lines=[],
                 entries=[],
             )
-            while True:
-                event = await queue.get()
-                if isinstance(event, AccountChanged) and event.version > version:
-                    version = event.version
-                    yield AccountBalanceEvent.from_event(event)
+            async for event in in_version_order(queue, row.version):
+                yield AccountBalanceEvent.from_event(event)

@@ -12,13 +12,12 @@ removed from the address bar). The Content-Security-Policy allows this origin on
 script or style, no fonts or images from anywhere else.
 """
 
-import html
-
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from api.pages.graphiql import PAGE_HEADERS, STATIC_PATH
+from api.pages.document import render_document
+from api.pages.graphiql import PAGE_HEADERS
 
 VENDOR = "vendor/graphql-ws"  # graphql-ws 6.4.2 (MIT): see README.md and LICENSE.md there
 
@@ -131,27 +130,10 @@ BODY = """\
 
 
 def render_dashboard(root_path: str = "") -> str:
-    """The page's HTML: root-relative asset URLs only (no scheme, no host, no inline script)."""
-    base = html.escape(f"{root_path.rstrip('/')}{STATIC_PATH}", quote=True)
-    links = "\n".join(f'    <link rel="stylesheet" href="{base}/{s}">' for s in STYLESHEETS)
-    scripts = "\n".join(f'    <script src="{base}/{s}"></script>' for s in SCRIPTS)
-    return f"""<!doctype html>
-<html lang="en">
-  <head>
-    <meta charset="utf-8">
-    <meta name="viewport" content="width=device-width, initial-scale=1">
-    <meta name="referrer" content="no-referrer">
-    <title>AR dashboard · arledger</title>
-    <link rel="icon" href="data:,">
-{links}
-  </head>
-  <body>
-{BODY}
-{scripts}
-    <script type="module" src="{base}/{MODULE}"></script>
-  </body>
-</html>
-"""
+    """The page's HTML (`render_document`)."""
+    return render_document(
+        "AR dashboard · arledger", BODY, root_path, STYLESHEETS, SCRIPTS, modules=[MODULE]
+    )
 
 
 async def dashboard_page(request: Request) -> Response:

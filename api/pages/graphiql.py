@@ -10,7 +10,6 @@ pre-filled from `?token=…` in the page URL); subscriptions use graphql-transpo
 path with the token in the `connection_init` payload as `authorization`.
 """
 
-import html
 import os
 from pathlib import Path
 
@@ -21,8 +20,9 @@ from starlette.routing import Match, Route
 from starlette.staticfiles import NotModifiedResponse, StaticFiles
 from starlette.types import Scope
 
+from api.pages.document import render_document
+
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-STATIC_PATH = "/static"
 VENDOR = "vendor/graphiql"  # graphiql 3.9.0, react and react-dom 18.3.1: see LICENSES.md there
 
 SCRIPTS = (
@@ -72,27 +72,10 @@ MEDIA_TYPES = {".js": "text/javascript", ".css": "text/css", ".md": "text/markdo
 
 
 def render_page(root_path: str = "") -> str:
-    """The page's HTML: root-relative asset URLs only (no scheme, no host, no inline script)."""
-    base = html.escape(f"{root_path.rstrip('/')}{STATIC_PATH}", quote=True)
-    links = "\n".join(f'    <link rel="stylesheet" href="{base}/{s}">' for s in STYLESHEETS)
-    scripts = "\n".join(f'    <script src="{base}/{s}"></script>' for s in SCRIPTS)
-    return f"""<!doctype html>
-<html lang="en">
-  <head>
-    <meta charset="utf-8">
-    <meta name="viewport" content="width=device-width, initial-scale=1">
-    <meta name="referrer" content="no-referrer">
-    <title>arledger GraphiQL</title>
-    <link rel="icon" href="data:,">
-{links}
-  </head>
-  <body>
-    <div id="graphiql">Loading GraphiQL…</div>
-    <noscript>GraphiQL needs JavaScript.</noscript>
-{scripts}
-  </body>
-</html>
-"""
+    """The page's HTML (`api.pages.document.render_document`)."""
+    body = """    <div id="graphiql">Loading GraphiQL…</div>
+    <noscript>GraphiQL needs JavaScript.</noscript>"""
+    return render_document("arledger GraphiQL", body, root_path, STYLESHEETS, SCRIPTS)
 
 
 def wants_ide(scope: Scope) -> bool:

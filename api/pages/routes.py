@@ -3,7 +3,8 @@
 from starlette.routing import BaseRoute, Mount
 
 from api.pages.dashboard import dashboard_route
-from api.pages.graphiql import STATIC_PATH, graphiql_route, static_files
+from api.pages.document import STATIC_PATH
+from api.pages.graphiql import graphiql_route, static_files
 from arledger.config import Settings
 
 

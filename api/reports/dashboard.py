@@ -2,7 +2,7 @@
 computation (`api.reports.dashboard_hub`) and handed to every subscriber of its group."""
 
 from datetime import datetime
-from typing import Self
+from typing import Any, Self
 
 import strawberry
 
@@ -94,12 +94,21 @@ class ArDashboard:
     activity: list[DashboardActivity] = strawberry.field(
         description="The latest 20 ledger entries of the tenant, newest first."
     )
+    group: strawberry.Private[tuple[Any, ...]] = ()
+    """The (tenant, filter) it was computed for."""
+
+    @property
+    def share_key(self) -> tuple[Any, ...] | None:
+        """Same group, seq and snapshot flag: the same push, rendered once per selection set
+        for every subscriber of it (api/fanout.py); its fields read nothing but itself."""
+        return ("arDashboard", *self.group, self.seq, self.snapshot) if self.group else None
 
     @classmethod
-    def of(cls, d: domain.Dashboard, seq: int) -> Self:
+    def of(cls, d: domain.Dashboard, seq: int, group: tuple[Any, ...] = ()) -> Self:
         """Plain data throughout (payers resolved here): pushing it reads nothing."""
         payers = {pk: Payer.from_row(row) for pk, row in d.payers.items()}
         return cls(
+            group=group,
             seq=seq,
             snapshot=False,
             computed_at=d.computed_at,

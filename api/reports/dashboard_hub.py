@@ -14,6 +14,7 @@ jumps) and never holds the group back. A new subscriber's snapshot is the group'
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -32,6 +33,9 @@ log = structlog.get_logger(__name__)
 WINDOW_SECONDS = 0.25
 Key = tuple[int, DashboardFilter]
 Compute = Callable[[int, DashboardFilter], Awaitable[Dashboard]]
+_GENERATIONS = itertools.count(1)
+"""Tells apart groups of one key over a process's life (seq starts again in each), so a push's
+`share_key` never names an earlier group's render."""
 
 
 class Mailbox:
@@ -66,6 +70,7 @@ class Group:
     def __init__(self, key: Key, hub: "DashboardHub") -> None:
         self.key = key
         self.hub = hub
+        self.generation = next(_GENERATIONS)
         self.mailboxes: set[Mailbox] = set()
         self.latest: ArDashboard | None = None
         self.computes = 0
@@ -115,7 +120,7 @@ class Group:
         dashboard = await self.hub.compute(*self.key)
         self.computes += 1
         self.hub.computes += 1
-        push = ArDashboard.of(dashboard, self.computes)
+        push = ArDashboard.of(dashboard, self.computes, (*self.key, self.generation))
         self.latest = push
         log.debug(
             "dashboard_computed",

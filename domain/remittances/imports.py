@@ -161,6 +161,7 @@ async def _store(
 ) -> list[int]:
     session = uow.session
     claims = [c for r in parsed for c in r.claims]
+    on_progress(ImportProgress(MATCHING, 0, len(claims)))  # matching begins with the lookup
     numbers = {c.patient_control_number for c in claims}
     visits = await visits_by_claim_number(session, tenant_id, numbers)
     priors = await posted_claims(session, tenant_id, [c for c in claims if c.is_reversal])
@@ -170,7 +171,6 @@ async def _store(
     line_ids = iter(
         await reserve_ids(session, "remittance_lines_id_seq", sum(len(c.lines) for c in claims))
     )
-    on_progress(ImportProgress(MATCHING, 0, len(claims)))
     parts: Counter[tuple[str, str]] = Counter()
     taken: set[int] = set()
     rows = columns.Rows()

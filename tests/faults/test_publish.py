@@ -14,6 +14,8 @@ import pytest
 from sqlalchemy import select, update
 
 from api.ids import decode_id
+from api.ledger.ordering import REORDER_PATIENCE_SECONDS
+from arledger.config import Settings
 from domain.commands import republish
 from domain.commands.apply import apply
 from domain.db import SessionFactory
@@ -28,6 +30,7 @@ from tests.faults.stack import (
     outcomes,
     wait_settled,
 )
+from tests.ledger.inprocess import account_event, publisher
 from tests.ledger.test_subscriptions import ACCOUNT_BALANCE, COMMAND_STATUS, subscriber
 from tests.support.client import WRITE_OFF, gid, gql, write_off_input
 from tests.support.factories import make_world, store_pending
@@ -187,3 +190,34 @@ async def test_unpublished_commands_get_the_events_the_worker_would_have_publish
         await uow.commit()
         ids, _ = await republish.unpublished(uow, timedelta(hours=5))
     assert pk not in ids
+
+
+async def test_one_accounts_versions_published_out_of_order_reach_a_subscriber_in_order(
+    server: str, sessions: SessionFactory, settings: Settings
+) -> None:
+    # given a subscriber of an account (snapshot at version 0)
+    world = await make_world(sessions, [10000])
+    account = gid("Account", world.account_id)
+    async with (
+        subscriber(server, world.token(settings)) as sub,
+        publisher(settings) as publishing,
+    ):
+        await sub.subscribe("s", ACCOUNT_BALANCE, {"accountId": account})
+        assert (await sub.next_data("s", "accountBalance"))["version"] == 0
+        # when two worker processes publish versions 1 and 2, the second one first
+        await publishing.publish([account_event(world, 2)])
+        await asyncio.sleep(0.05)
+        await publishing.publish([account_event(world, 1)])
+        # then the subscriber hears of both commands, in version order
+        got = [await sub.next_data("s", "accountBalance") for _ in range(2)]
+        assert [(e["version"], e["commandId"]) for e in got] == [
+            (1, gid("Command", 1)),
+            (2, gid("Command", 2)),
+        ]
+        # when version 4 comes and version 3 never does (lost, to be republished later)
+        await publishing.publish([account_event(world, 4)])
+        # then version 4 is delivered once the gap has been given its time, and 3 after it
+        # is stale: dropped
+        assert (await sub.next_data("s", "accountBalance"))["version"] == 4
+        await publishing.publish([account_event(world, 3)])
+        await sub.assert_silent(REORDER_PATIENCE_SECONDS * 3)

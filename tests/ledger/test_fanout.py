@@ -147,3 +147,38 @@ async def test_a_subscriber_that_stops_reading_skips_to_the_latest_and_is_droppe
             await ws.close()
         await until(lambda: not api.broadcaster.backlog(channel), within=20)
         stuck.transport.abort()
+
+
+DASHBOARD = "subscription { arDashboard { seq snapshot aging { total { net } } kpis { totalAr } } }"
+
+
+async def test_dashboard_pushes_are_rendered_once_per_push_and_shape(
+    sessions: SessionFactory, settings: Settings
+) -> None:
+    # given three dashboards of one tenant and filter, each with its snapshot
+    world = await make_world(sessions, [10000])
+    token = world.token(settings)
+    async with in_process_api(settings) as api, publisher(settings) as publishing:
+        executions = RENDERS.executions
+        opened = [
+            await open_subscription(api.ws_url, token, f"d{n}", DASHBOARD, {}) for n in range(3)
+        ]
+        snapshots = [first["payload"]["data"]["arDashboard"] for _, first in opened]
+        # when a change of the tenant is announced
+        await publishing.publish([account_event(world, 1)])
+        pushes = [(await next_messages(ws, 1))[0] for ws, _ in opened]
+        # then every dashboard got the snapshot, then the next seq
+        figures = {"aging": {"total": {"net": "100.00"}}, "kpis": {"totalAr": "100.00"}}
+        assert snapshots == [{"seq": 1, "snapshot": True, **figures}] * 3
+        for n, raw in enumerate(pushes):
+            assert json.loads(raw)["payload"]["data"]["arDashboard"] == {
+                "seq": 2,
+                "snapshot": False,
+                **figures,
+            }
+            # and the same bytes, but for the subscription id
+            assert raw.replace(f'"id":"d{n}"', '"id":"d0"') == pushes[0]
+        # and the snapshot and the push were each executed once for all three
+        assert RENDERS.executions - executions == 2
+        for ws, _ in opened:
+            await ws.close()

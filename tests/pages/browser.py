@@ -14,6 +14,7 @@ import re
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -152,3 +153,24 @@ async def offline_page(browser: Browser) -> AsyncIterator[OfflinePage]:
         yield handle
     finally:
         await context.close()
+
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+"""Where the browser tests leave their screenshots (kept after the run; `build/` is ignored)."""
+
+
+async def screenshot(page: Page, name: str) -> Path:
+    """The whole page as `build/screenshots/<name>.png`."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    await page.screenshot(path=str(path), full_page=True)
+    print(f"screenshot: {path}")
+    assert path.stat().st_size > 20_000
+    return path
+
+
+def assert_stayed_local(offline: "OfflinePage", server: str) -> None:
+    """The page asked nothing of any other host and logged no error."""
+    assert offline.blocked == [], f"the page tried to leave this machine: {offline.blocked}"
+    assert {urlsplit(url).netloc for url in offline.requests} == {urlsplit(server).netloc}
+    assert offline.errors == []

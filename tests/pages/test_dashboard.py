@@ -8,18 +8,16 @@ import re
 import time
 from datetime import date, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from playwright.async_api import Page
 
 from api.pages.dashboard import MODULE, SCRIPTS, STYLESHEETS
-from api.pages.graphiql import STATIC_PATH
+from api.pages.document import STATIC_PATH
 from arledger.config import Settings
 from domain.db import SessionFactory
-from tests.pages.browser import OfflinePage
+from tests.pages.browser import OfflinePage, assert_stayed_local, screenshot
 from tests.reports.ops import ACCOUNTS, ADJUSTMENT_SUMMARY, AGING, KPIS, WRITE_OFF_SUMMARY, data
 from tests.reports.world import Entry, World, add_visit, days_ago, new_world, post
 from tests.support.client import WRITE_OFF, gql, wait_final, write_off_input
@@ -170,20 +168,6 @@ async def write_off(
     return command
 
 
-async def screenshot(page: Page, folder: Path, name: str) -> Path:
-    path = folder / f"{name}.png"
-    await page.screenshot(path=str(path), full_page=True)
-    print(f"screenshot: {path}")
-    assert path.stat().st_size > 20_000
-    return path
-
-
-def assert_stayed_local(offline: OfflinePage, server: str) -> None:
-    assert offline.blocked == [], f"the page tried to leave this machine: {offline.blocked}"
-    assert {urlsplit(url).netloc for url in offline.requests} == {urlsplit(server).netloc}
-    assert offline.errors == []
-
-
 # ---------------------------------------------------------------------------------------------
 # tests
 # ---------------------------------------------------------------------------------------------
@@ -228,7 +212,6 @@ async def test_live_figures_reconnect_catch_up_and_drill_down(
     server: str,
     sessions: SessionFactory,
     settings: Settings,
-    tmp_path: Path,
 ) -> None:
     # given a tenant with balances in four buckets and this month's activity
     world = await billing_world(sessions)
@@ -251,7 +234,7 @@ async def test_live_figures_reconnect_catch_up_and_drill_down(
     assert before["bucket 0-30"] == "$100.00 1"
     assert await page.text_content("#tenant") == f"Tenant {world.slug}"
     await page.evaluate("() => { window.notReloaded = true; }")
-    await screenshot(page, tmp_path, "dashboard-1280x800")
+    await screenshot(page, "dashboard-1280x800")
 
     # when $25.00 is written off through the API
     started = time.monotonic()
@@ -302,7 +285,7 @@ async def test_live_figures_reconnect_catch_up_and_drill_down(
     )
     assert [e["node"]["accountNumber"] for e in expected["accounts"]["edges"]] == ["1004"]
     assert listed == ["1004Dan Roe$340.00"]
-    await screenshot(page, tmp_path, "dashboard-drill-down")
+    await screenshot(page, "dashboard-drill-down")
     await page.get_by_role("button", name="Close").click()
     # and a payer's cell lists that payer's accounts of that age
     await page.get_by_role("button", name="Blue Cross, 0-30 days: $75.00").click()
@@ -313,7 +296,7 @@ async def test_live_figures_reconnect_catch_up_and_drill_down(
 
     # and at tablet size it still shows everything
     await page.set_viewport_size({"width": 768, "height": 1024})
-    await screenshot(page, tmp_path, "dashboard-768x1024")
+    await screenshot(page, "dashboard-768x1024")
     print(f"write-off on the page {seen_after:.2f} s after the mutation returned")
     # and another period re-subscribes: the page shows the last 7 days
     week = today - timedelta(days=6)

@@ -12,10 +12,11 @@ from urllib.parse import urlsplit
 import httpx
 from playwright.async_api import Page, Request
 
-from api.pages.graphiql import SCRIPTS, STATIC_PATH, STYLESHEETS
+from api.pages.document import STATIC_PATH
+from api.pages.graphiql import SCRIPTS, STYLESHEETS
 from arledger.config import Settings
 from domain.db import SessionFactory
-from tests.pages.browser import OfflinePage
+from tests.pages.browser import OfflinePage, assert_stayed_local, screenshot
 from tests.support.client import WRITE_OFF, gid, gql, wait_final, write_off_input
 from tests.support.factories import World, make_world
 
@@ -75,20 +76,6 @@ async def run(page: Page, query: str, *, expect: str) -> dict[str, Any]:
         timeout=RENDER_TIMEOUT_MS,
     )
     return json.loads(await editor_text(page, RESPONSE))
-
-
-async def screenshot(page: Page, tmp_path: Path, name: str) -> Path:
-    path = tmp_path / f"{name}.png"
-    await page.screenshot(path=str(path), full_page=True)
-    print(f"screenshot: {path}")
-    return path
-
-
-def assert_stayed_local(offline: OfflinePage, server: str) -> None:
-    assert offline.blocked == [], f"the page tried to leave this machine: {offline.blocked}"
-    origin = urlsplit(server).netloc
-    assert {urlsplit(url).netloc for url in offline.requests} == {origin}
-    assert offline.errors == []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -181,7 +168,6 @@ async def test_graphiql_renders_offline_and_runs_a_query_with_the_token(
     server: str,
     sessions: SessionFactory,
     settings: Settings,
-    tmp_path: Path,
 ) -> None:
     # given a tenant (Self Pay is its payer) and a token for it in the page URL
     world = await make_world(sessions, [1000])
@@ -206,7 +192,7 @@ async def test_graphiql_renders_offline_and_runs_a_query_with_the_token(
     result = await run(page, PAYERS, expect="Self Pay")
     # then the answer is shown
     assert result == {"data": {"payers": {"edges": [{"node": {"code": "1", "name": "Self Pay"}}]}}}
-    shot = await screenshot(page, tmp_path, "graphiql-query")
+    shot = await screenshot(page, "graphiql-query")
     assert shot.stat().st_size > 10_000
     # and it went as JSON over POST with the bearer token
     assert posts, "no POST /graphql was seen"
@@ -223,7 +209,6 @@ async def test_graphiql_subscription_runs_over_graphql_transport_ws_with_the_tok
     server: str,
     sessions: SessionFactory,
     settings: Settings,
-    tmp_path: Path,
 ) -> None:
     # given a $10.00 account and GraphiQL opened with its tenant's token
     world: World = await make_world(sessions, [1000])
@@ -254,7 +239,7 @@ async def test_graphiql_subscription_runs_over_graphql_transport_ws_with_the_tok
     assert change == {
         "data": {"accountBalance": {"balance": "9.00", "version": 1, "snapshot": False}}
     }
-    await screenshot(page, tmp_path, "graphiql-subscription")
+    await screenshot(page, "graphiql-subscription")
     # then the websocket spoke graphql-transport-ws, the token in connection_init's payload
     messages = [json.loads(m) for m in offline_page.ws_sent]
     assert messages[0] == {
@@ -266,7 +251,7 @@ async def test_graphiql_subscription_runs_over_graphql_transport_ws_with_the_tok
 
 
 async def test_without_a_token_the_header_editor_asks_for_one_and_the_api_says_why(
-    offline_page: OfflinePage, server: str, tmp_path: Path
+    offline_page: OfflinePage, server: str
 ) -> None:
     # when GraphiQL is opened without ?token=
     page = await open_graphiql(offline_page, server, None)
@@ -276,7 +261,7 @@ async def test_without_a_token_the_header_editor_asks_for_one_and_the_api_says_w
     # and a query run as is is refused for want of a token (the placeholder is not sent)
     result = await run(page, PAYERS, expect="UNAUTHENTICATED")
     assert [e["extensions"]["code"] for e in result["errors"]] == ["UNAUTHENTICATED"]
-    await screenshot(page, tmp_path, "graphiql-no-token")
+    await screenshot(page, "graphiql-no-token")
     # and the dialogs open without a CSP violation (their scroll lock's <style> is allowed)
     for dialog in ("Open settings dialog", "Open short keys dialog"):
         await page.click(f"button[aria-label='{dialog}']")
