@@ -32,13 +32,18 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message
 
 log = structlog.get_logger(__name__)
-CACHE_SIZE = 4096
+CACHE_SIZE = 1024
 
 
 class RenderedData(dict[str, Any]):
-    """An event's `data`, with `payload_json`: `{"data": …}` already encoded."""
+    """An event's `data` already encoded: `payload_json` is `{"data": …}` as JSON text. The
+    dict itself is empty: `SharingTransportWSHandler` sends the text, and nothing else reads a
+    shared result (one string per event and shape stays in memory, not a tree of objects that
+    every full garbage collection would walk)."""
 
-    payload_json: str
+    def __init__(self, payload_json: str) -> None:
+        super().__init__()
+        self.payload_json = payload_json
 
 
 class Renders:
@@ -47,29 +52,28 @@ class Renders:
 
     def __init__(self, size: int = CACHE_SIZE) -> None:
         self._size = size
-        self._results: OrderedDict[tuple[Any, ...], ExecutionResult] = OrderedDict()
+        self._payloads: OrderedDict[tuple[Any, ...], str] = OrderedDict()
         self.executions = 0
         self.hits = 0
 
     def get(self, key: tuple[Any, ...]) -> ExecutionResult | None:
-        result = self._results.get(key)
-        if result is not None:
-            self.hits += 1
-            self._results.move_to_end(key)
-        return result
+        payload = self._payloads.get(key)
+        if payload is None:
+            return None
+        self.hits += 1
+        self._payloads.move_to_end(key)
+        return ExecutionResult(data=RenderedData(payload), errors=None)
 
     def store(self, key: tuple[Any, ...], result: ExecutionResult) -> ExecutionResult:
         """Keep `result` (if it has no errors) with its payload encoded once."""
         self.executions += 1
-        if result.errors or not isinstance(result.data, dict):
+        if result.errors or not isinstance(result.data, dict) or result.extensions:
             return result
-        data = RenderedData(result.data)
-        data.payload_json = json.dumps({"data": result.data}, separators=(",", ":"))
-        shared = ExecutionResult(data=data, errors=None, extensions=result.extensions)
-        self._results[key] = shared
-        if len(self._results) > self._size:
-            self._results.popitem(last=False)
-        return shared
+        payload = json.dumps({"data": result.data}, separators=(",", ":"))
+        self._payloads[key] = payload
+        if len(self._payloads) > self._size:
+            self._payloads.popitem(last=False)
+        return ExecutionResult(data=RenderedData(payload), errors=None)
 
 
 RENDERS = Renders()

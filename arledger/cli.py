@@ -87,6 +87,7 @@ def _api(args: argparse.Namespace) -> None:
         workers=args.workers or get_settings().api_worker_count,
         ws="websockets-sansio",
         ws_max_size=get_settings().max_request_bytes,
+        ws_per_message_deflate=get_settings().ws_compression,
         log_level=get_settings().log_level.lower(),
     )
 

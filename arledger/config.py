@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     max_subscriptions_per_connection: int = 20
     ws_init_timeout_seconds: float = 5.0
     ws_send_timeout_seconds: float = 30.0
+    ws_compression: bool = False
+    """permessage-deflate on websockets. Off: it compresses every message once per connection,
+    which costs the fan-out (api/fanout.py) what sending one rendering to all saved."""
     """A websocket client that reads nothing for this long is dropped (api/fanout.py)."""
     celery_queue: str = "arledger"
     bulk_queue: str = ""

@@ -144,6 +144,8 @@ class Stack:
                 str(workers),
                 "--ws",
                 "websockets-sansio",
+                "--ws-per-message-deflate",
+                str(get_settings().ws_compression).lower(),
                 "--log-level",
                 "warning",
                 "--no-access-log",

@@ -27,6 +27,7 @@ from redis.asyncio import Redis
 
 from api.enqueue import Enqueuer
 from api.ids import decode_id, encode_id
+from arledger.config import get_settings
 from bench.data import Tenant, finished_at, insert_pending, wait_final
 from bench.http_bench import WRITE_OFF, command_pk, writeoff_input
 from bench.subs_witness import witness
@@ -140,11 +141,13 @@ async def http_submitter(base: str, tenant: Tenant) -> AsyncIterator[Submit]:
 
 @contextlib.asynccontextmanager
 async def direct_submitter(dsn: str, tenant: Tenant, queue: str) -> AsyncIterator[Submit]:
-    """Write-offs stored straight into `commands` and enqueued with the API's own Enqueuer,
-    so the API process only relays events (its CPU is not shared with mutations)."""
+    """Write-offs stored straight into `commands` and enqueued with the API's own Enqueuer (and
+    its `ENQUEUE_INTERVAL_SECONDS`), so the API process only relays events (its CPU is not
+    shared with mutations)."""
     conn = await asyncpg.connect(dsn)
     lock = asyncio.Lock()
-    enqueuer = Enqueuer(make_celery(), queue, f"{queue}-bulk")
+    interval = get_settings().enqueue_interval_seconds  # coalesced as the API's own
+    enqueuer = Enqueuer(make_celery(), queue, f"{queue}-bulk", interval)
 
     async def submit(n: int, line_id: int) -> int | None:
         async with lock:

@@ -222,6 +222,8 @@ def server(
             "--factory",
             "--port",
             str(port),
+            "--ws-per-message-deflate",
+            str(settings.ws_compression).lower(),
             "--log-level",
             "warning",
             "--timeout-keep-alive",

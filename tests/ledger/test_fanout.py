@@ -4,12 +4,14 @@ neither stalls the others nor grows the process's memory: it skips to the latest
 is dropped when it reads nothing for `ws_send_timeout_seconds`."""
 
 import asyncio
+import gc
 import json
 import time
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 
+from api.app import GC_THRESHOLDS
 from api.fanout import RENDERS
 from api.ledger.subscriptions import ACCOUNT_QUEUE_SIZE
 from arledger.config import Settings
@@ -182,3 +184,14 @@ async def test_dashboard_pushes_are_rendered_once_per_push_and_shape(
         assert RENDERS.executions - executions == 2
         for ws, _ in opened:
             await ws.close()
+
+
+async def test_the_api_process_keeps_full_collections_rare(settings: Settings) -> None:
+    # given a process at CPython's defaults, nothing frozen
+    gc.unfreeze()
+    gc.set_threshold(700, 10, 10)
+    # when an API process has started
+    async with in_process_api(settings):
+        # then what startup built is frozen out of collections, and the thresholds are raised
+        assert gc.get_freeze_count() > 10_000
+        assert gc.get_threshold() == GC_THRESHOLDS
