@@ -32,18 +32,15 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message
 
 log = structlog.get_logger(__name__)
-CACHE_SIZE = 1024
+CACHE_SIZE = 256
+"""Renders kept: enough for every event of the last second or so (its subscribers are served
+within milliseconds of its arrival), few enough that full collections stay short."""
 
 
 class RenderedData(dict[str, Any]):
-    """An event's `data` already encoded: `payload_json` is `{"data": …}` as JSON text. The
-    dict itself is empty: `SharingTransportWSHandler` sends the text, and nothing else reads a
-    shared result (one string per event and shape stays in memory, not a tree of objects that
-    every full garbage collection would walk)."""
+    """An event's `data`, with `payload_json`: `{"data": …}` already encoded."""
 
-    def __init__(self, payload_json: str) -> None:
-        super().__init__()
-        self.payload_json = payload_json
+    payload_json: str
 
 
 class Renders:
@@ -52,28 +49,29 @@ class Renders:
 
     def __init__(self, size: int = CACHE_SIZE) -> None:
         self._size = size
-        self._payloads: OrderedDict[tuple[Any, ...], str] = OrderedDict()
+        self._results: OrderedDict[tuple[Any, ...], ExecutionResult] = OrderedDict()
         self.executions = 0
         self.hits = 0
 
     def get(self, key: tuple[Any, ...]) -> ExecutionResult | None:
-        payload = self._payloads.get(key)
-        if payload is None:
-            return None
-        self.hits += 1
-        self._payloads.move_to_end(key)
-        return ExecutionResult(data=RenderedData(payload), errors=None)
+        result = self._results.get(key)
+        if result is not None:
+            self.hits += 1
+            self._results.move_to_end(key)
+        return result
 
     def store(self, key: tuple[Any, ...], result: ExecutionResult) -> ExecutionResult:
         """Keep `result` (if it has no errors) with its payload encoded once."""
         self.executions += 1
-        if result.errors or not isinstance(result.data, dict) or result.extensions:
+        if result.errors or not isinstance(result.data, dict):
             return result
-        payload = json.dumps({"data": result.data}, separators=(",", ":"))
-        self._payloads[key] = payload
-        if len(self._payloads) > self._size:
-            self._payloads.popitem(last=False)
-        return ExecutionResult(data=RenderedData(payload), errors=None)
+        data = RenderedData(result.data)
+        data.payload_json = json.dumps({"data": result.data}, separators=(",", ":"))
+        shared = ExecutionResult(data=data, errors=None, extensions=result.extensions)
+        self._results[key] = shared
+        if len(self._results) > self._size:
+            self._results.popitem(last=False)
+        return shared
 
 
 RENDERS = Renders()
