@@ -12,7 +12,7 @@ sync API cannot run.
 import os
 import re
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -174,3 +174,17 @@ def assert_stayed_local(offline: "OfflinePage", server: str) -> None:
     assert offline.blocked == [], f"the page tried to leave this machine: {offline.blocked}"
     assert {urlsplit(url).netloc for url in offline.requests} == {urlsplit(server).netloc}
     assert offline.errors == []
+
+
+def csp_of(headers: "Mapping[str, str]") -> dict[str, str]:
+    """The response's Content-Security-Policy as {directive: sources}."""
+    return dict(
+        directive.strip().split(" ", 1)
+        for directive in headers["content-security-policy"].split(";")
+    )
+
+
+def assert_no_inline_code(page: str) -> None:
+    """No inline script and no inline style: everything the page runs comes from a file."""
+    assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", page) == []
+    assert "style=" not in page and "<style" not in page
