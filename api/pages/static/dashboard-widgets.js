@@ -75,7 +75,8 @@ export function renderAging(container, aging, drill) {
   ];
   container.replaceChildren(table({
     caption: `Debit balances by age in days (${humanize(basis).toLowerCase()}), as of ${day(aging.asOf)}. Select a bucket to list its accounts.`,
-    head: ["Bucket", "Share", { text: "Amount", className: "num" },
+    // The share bars are decorative (aria-hidden; the % column says it): no header, no width.
+    head: ["Bucket", el("td"), { text: "Amount", className: "num" },
       { text: "Visits", className: "num" }, { text: "%", className: "num" }],
     rows, foot,
   }));
