@@ -237,7 +237,7 @@ async def test_live_figures_reconnect_catch_up_and_drill_down(
     assert await page.text_content("#tenant") == f"Tenant {world.slug}"
     await page.evaluate("() => { window.notReloaded = true; }")
     await screenshot(page, "dashboard-1280x800")
-    # and at 1280×800 no widget needs a sideways scroll
+    # and at 1280x800 no widget needs a sideways scroll
     overflowing = await page.evaluate(
         """() => [...document.querySelectorAll('.card, .scroll')]
             .filter((e) => e.scrollWidth > e.clientWidth).map((e) => e.className)"""
