@@ -63,8 +63,9 @@ class Expiring(Generic[K, V]):
             return None
         return entry[0]
 
-    def put(self, key: K, value: V, until: float) -> None:
-        self._entries[key] = (value, until)
+    def put(self, key: K, value: V, until_epoch: float) -> None:
+        """Remember `value` until `until_epoch` (the clock's seconds, not money)."""
+        self._entries[key] = (value, until_epoch)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)

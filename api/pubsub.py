@@ -81,14 +81,8 @@ class Broadcaster:
     ) -> AsyncIterator[asyncio.Queue[Event]]:
         """A queue of the events published on `channel` while the block runs, at most
         `maxsize` of them waiting (then the oldest waiting one is dropped: `LatestQueue`)."""
-        queue = LatestQueue(maxsize)
-        self._queues[channel].add(queue)
-        try:
+        async with _registered(self._queues, channel, maxsize) as queue:
             yield queue
-        finally:
-            self._queues[channel].discard(queue)
-            if not self._queues[channel]:
-                del self._queues[channel]
 
     def backlog(self, channel: str) -> list[int]:
         """How many events wait in each queue listening to `channel` (for tests, metrics)."""
@@ -98,15 +92,8 @@ class Broadcaster:
     async def listen_tenant(self, tenant_id: int) -> AsyncIterator[asyncio.Queue[Event]]:
         """A queue of every event published on any of `tenant_id`'s channels while the block
         runs (e.g. every committed account change of the tenant: the live dashboard)."""
-        key = str(tenant_id)
-        queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
-        self._tenant_queues[key].add(queue)
-        try:
+        async with _registered(self._tenant_queues, str(tenant_id), QUEUE_SIZE) as queue:
             yield queue
-        finally:
-            self._tenant_queues[key].discard(queue)
-            if not self._tenant_queues[key]:
-                del self._tenant_queues[key]
 
     async def _run(self) -> None:
         while True:
@@ -132,14 +119,23 @@ class Broadcaster:
 
     def _dispatch(self, channel: str, event: Event) -> None:
         for queue in self._queues.get(channel, ()):
-            try:
-                queue.put_nowait(event)
-            except asyncio.QueueFull:
-                log.warning("subscriber_too_slow", channel=channel)
+            queue.put_nowait(event)  # a LatestQueue: never full, drops its oldest instead
 
     def _dispatch_tenant(self, tenant: str, event: Event) -> None:
         for queue in self._tenant_queues.get(tenant, ()):
-            try:
-                queue.put_nowait(event)
-            except asyncio.QueueFull:
-                log.warning("tenant_listener_too_slow", tenant=tenant)
+            queue.put_nowait(event)
+
+
+@contextlib.asynccontextmanager
+async def _registered(
+    registry: dict[str, set[asyncio.Queue[Event]]], key: str, maxsize: int
+) -> AsyncIterator[asyncio.Queue[Event]]:
+    """A `LatestQueue` in `registry[key]` while the block runs."""
+    queue = LatestQueue(maxsize)
+    registry[key].add(queue)
+    try:
+        yield queue
+    finally:
+        registry[key].discard(queue)
+        if not registry[key]:
+            del registry[key]

@@ -1,6 +1,7 @@
-"""Many rows in one statement: arrays in, `unnest` on the server. Used by the ledger's hot path."""
+"""Many rows in one statement: arrays in, `unnest` on the server. Used by the ledger's hot path,
+bulk chunks and remittance imports."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, any_, bindparam, text
@@ -57,50 +58,71 @@ def among(column: Any, ids: Iterable[int]) -> ColumnElement[bool]:
     return column == any_(bindparam(None, list(ids), type_=ARRAY(BigInteger)))
 
 
+async def driver_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session's transaction (begun, tenant scope set).
+
+    For tens of thousands of rows SQLAlchemy's parameter and result handling costs more than
+    the statements themselves, so the bulk helpers here talk to the driver directly."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
+
+
 async def next_ids(session: AsyncSession, sequence: str, count: int) -> list[int]:
     """Reserve `count` ids from `sequence` in one round trip, in ascending order."""
-    result = await session.scalars(
-        text(f"SELECT nextval('{sequence}') FROM generate_series(1, :n) ORDER BY 1"),
-        {"n": count},
+    raw = await driver_connection(session)
+    rows = await raw.fetch(
+        "SELECT nextval($1::regclass) FROM generate_series(1, $2) ORDER BY 1", sequence, count
     )
-    return list(result.all())
+    return [row[0] for row in rows]
 
 
 async def insert_rows(
     session: AsyncSession, table: str, columns: dict[str, str], rows: list[dict[str, Any]]
 ) -> None:
-    """INSERT many rows as one statement: one array parameter per column, unnested.
+    """`insert_columns` for rows given as dicts (a missing key is NULL)."""
+    await insert_columns(
+        session, table, columns, [tuple(row.get(name) for name in columns) for row in rows]
+    )
 
-    A column of an array type (`"TEXT[]"`) travels as array literals, since `unnest` would
-    flatten an array of arrays."""
-    names = ", ".join(columns)
-    if not any(kind.endswith("[]") for kind in columns.values()):
-        arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in columns.items())
-        await session.execute(
-            text(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})"),
-            {name: [row.get(name) for row in rows] for name in columns},
-        )
+
+async def insert_columns(
+    session: AsyncSession,
+    table: str,
+    columns: dict[str, str],
+    rows: Sequence[tuple[Any, ...]],
+) -> None:
+    """INSERT `rows` (tuples in `columns` order; name → SQL type) as one statement: one array
+    parameter per column, unnested on the server.
+
+    `COPY` is not an option: PostgreSQL refuses `COPY FROM` on a table with row security for a
+    role it applies to (the API's `arledger_api`). A column of an array type (`"TEXT[]"`)
+    travels as array literals and is cast on the server, since `unnest` would flatten an
+    array of arrays."""
+    if not rows:
         return
-    arrays = ", ".join(
-        f"CAST(:{name} AS {'TEXT' if kind.endswith('[]') else kind}[])"
-        for name, kind in columns.items()
-    )
+    names = list(columns)
+    arrays = [
+        f"${k}::{'TEXT' if kind.endswith('[]') else kind}[]"
+        for k, kind in enumerate(columns.values(), start=1)
+    ]
     picked = ", ".join(
-        f"CAST(u.{name} AS {kind})" if kind.endswith("[]") else f"u.{name}"
+        f"u.{name}::{kind}" if kind.endswith("[]") else f"u.{name}"
         for name, kind in columns.items()
     )
-    await session.execute(
-        text(f"INSERT INTO {table} ({names}) SELECT {picked} FROM unnest({arrays}) AS u({names})"),
-        {
-            name: [
-                _literal(row.get(name)) if kind.endswith("[]") else row.get(name) for row in rows
-            ]
-            for name, kind in columns.items()
-        },
+    values = [
+        [array_literal(v) for v in column] if kind.endswith("[]") else list(column)
+        for column, kind in zip(zip(*rows, strict=True), columns.values(), strict=True)
+    ]
+    raw = await driver_connection(session)
+    await raw.execute(
+        f"INSERT INTO {table} ({', '.join(names)}) SELECT {picked} "
+        f"FROM unnest({', '.join(arrays)}) AS u({', '.join(names)})",
+        *values,
     )
 
 
-def _literal(values: Iterable[str] | None) -> str | None:
+def array_literal(values: Iterable[str] | None) -> str | None:
     """A PostgreSQL array literal of strings, every element quoted."""
     if values is None:
         return None

@@ -20,10 +20,10 @@ from sqlalchemy.exc import IntegrityError
 
 from domain.commands.store import Enqueue
 from domain.errors import DomainError
+from domain.ledger.sql_rows import insert_columns, next_ids
 from domain.models import AuditRow
 from domain.remittances import rows as columns
 from domain.remittances.balance import check_remittance
-from domain.remittances.fast_sql import insert_columns, reserve_ids
 from domain.remittances.lookups import posted_claims, visits_by_claim_number
 from domain.remittances.matching import match_claim
 from domain.remittances.models import Remittance, RemittanceFile
@@ -166,10 +166,10 @@ async def _store(
     visits = await visits_by_claim_number(session, tenant_id, numbers)
     priors = await posted_claims(session, tenant_id, [c for c in claims if c.is_reversal])
     policy = await load_policy(session, tenant_id)
-    remittance_ids = await reserve_ids(session, "remittances_id_seq", len(parsed))
-    claim_ids = iter(await reserve_ids(session, "remittance_claims_id_seq", len(claims)))
+    remittance_ids = await next_ids(session, "remittances_id_seq", len(parsed))
+    claim_ids = iter(await next_ids(session, "remittance_claims_id_seq", len(claims)))
     line_ids = iter(
-        await reserve_ids(session, "remittance_lines_id_seq", sum(len(c.lines) for c in claims))
+        await next_ids(session, "remittance_lines_id_seq", sum(len(c.lines) for c in claims))
     )
     parts: Counter[tuple[str, str]] = Counter()
     taken: set[int] = set()
