@@ -346,6 +346,12 @@ class LedgerEntry(Base):
             postgresql_where=text("carc_group = 'PR' AND amount_cents = 0"),
         ),
         Index(
+            "ix_ledger_entries_tenant_id_created_xid",
+            "tenant_id",
+            "created_xid",
+            postgresql_where=text("created_xid IS NOT NULL"),
+        ),
+        Index(
             "ix_ledger_entries_transaction_id",
             "transaction_id",
             postgresql_where=text("transaction_id IS NOT NULL"),
@@ -375,6 +381,11 @@ class LedgerEntry(Base):
     entry_hash: Mapped[bytes] = mapped_column(LargeBinary)
     """SHA-256 of `prev_hash` and the entry's canonical encoding (`domain.ledger.chain`)."""
     created_at: Mapped[datetime] = _created()
+    created_xid: Mapped[int | None] = mapped_column(
+        BigInteger, server_default=text("(pg_current_xact_id()::text)::bigint")
+    )
+    """The writing transaction's id: which snapshots see the entry (`domain.reports.since`);
+    NULL for entries older than migration 0011."""
 
 
 class AuditRow(Base):

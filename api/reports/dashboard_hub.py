@@ -5,6 +5,8 @@ A `Group` exists while it has subscribers. It listens to its tenant's committed 
 and the next one is missed, then recomputes after changes at most once per `WINDOW_SECONDS`
 (start to start): the first change after a quiet window is computed at once; changes arriving
 during a computation or inside the window make one trailing computation when it ends. Each
+computation after the first brings the previous one's figures forward by the entries committed
+since (`domain.reports.since`): a few small reads, not the whole ledger. Each
 computation is stamped with the next `seq` and the same `ArDashboard` object is handed to every
 subscriber's `Mailbox`, which keeps only the latest unsent push: a slow client skips (its seq
 jumps) and never holds the group back. A new subscriber's snapshot is the group's latest push
@@ -32,7 +34,8 @@ from domain.reports.dashboard import Dashboard, DashboardFilter, ar_dashboard
 log = structlog.get_logger(__name__)
 WINDOW_SECONDS = 0.25
 Key = tuple[int, DashboardFilter]
-Compute = Callable[[int, DashboardFilter], Awaitable[Dashboard]]
+Compute = Callable[[int, DashboardFilter, Dashboard | None], Awaitable[Dashboard]]
+"""(tenant, filter, the group's previous dashboard or None) -> the dashboard now."""
 _GENERATIONS = itertools.count(1)
 """Tells apart groups of one key over a process's life (seq starts again in each), so a push's
 `share_key` never names an earlier group's render."""
@@ -73,6 +76,8 @@ class Group:
         self.generation = next(_GENERATIONS)
         self.mailboxes: set[Mailbox] = set()
         self.latest: ArDashboard | None = None
+        self.dashboard: Dashboard | None = None
+        """The latest computation's figures: the next one brings them forward."""
         self.computes = 0
         self.started = 0.0
         """When the latest computation started (monotonic)."""
@@ -117,7 +122,7 @@ class Group:
 
     async def _compute(self) -> ArDashboard:
         self.started = time.monotonic()
-        dashboard = await self.hub.compute(*self.key)
+        dashboard = self.dashboard = await self.hub.compute(*self.key, self.dashboard)
         self.computes += 1
         self.hub.computes += 1
         push = ArDashboard.of(dashboard, self.computes, (*self.key, self.generation))
@@ -190,9 +195,11 @@ def _retrieve(future: asyncio.Future[ArDashboard]) -> None:
 def tenant_compute(factory: SessionFactory) -> Compute:
     """Dashboards read as `arledger_api` confined to the tenant (row-level security)."""
 
-    async def compute(tenant_id: int, wanted: DashboardFilter) -> Dashboard:
+    async def compute(
+        tenant_id: int, wanted: DashboardFilter, previous: Dashboard | None
+    ) -> Dashboard:
         sessions = scoped(factory, Scope(tenant_id, None, frozenset({READ})))
-        return await ar_dashboard(sessions, tenant_id, wanted)
+        return await ar_dashboard(sessions, tenant_id, wanted, previous)
 
     return compute
 

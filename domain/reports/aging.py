@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.reports.balances import SOURCES, Strategy, choose, tune
+from domain.reports.balances import SOURCES, Source, Strategy, choose, tune
 from domain.reports.buckets import Bucket, buckets_of, thresholds, validate_edges
 from domain.reports.periods import ReportingSettings, load_reporting, resolve_as_of
 
@@ -126,16 +126,22 @@ def patient_share_sql(visit: str, bal: str, self_pay: str, lookup: bool = False)
 
 
 def _sql(strategy: Strategy, basis: Basis, group_by: GroupBy) -> str:
-    """One statement: rows of (payer id, payer class, bucket, debit?, cents, visits, visits
-    counted once in the total)."""
-    source = SOURCES[strategy]
+    return aging_sql(SOURCES[strategy], basis, group_by)
+
+
+def aging_sql(
+    source: Source, basis: Basis, group_by: GroupBy, pr: str = PATIENT_RESPONSIBILITY
+) -> str:
+    """One statement over the visits `source` reads: rows of (payer id, payer class, bucket,
+    debit?, cents, visits, visits counted once in the total); `pr` is the CTE giving `owed`
+    per visit for the payer-class split (`PATIENT_RESPONSIBILITY`)."""
     aged = f"""
         SELECT v.id, v.payer_id, p.code = '{SELF_PAY_CODE}' AS self_pay, {source.bal} AS bal,
                width_bucket({age_sql(basis)}, CAST(:thresholds AS integer[])) AS bucket
         FROM {source.from_} JOIN payers p ON p.id = v.payer_id
         WHERE v.tenant_id = :t AND {source.where}"""
     if group_by is GroupBy.PAYER_CLASS:
-        return _by_class_sql(source.cte, aged)
+        return _by_class_sql(source.cte, aged, pr)
     key = "payer_id" if group_by is GroupBy.PAYER else "NULL::bigint"
     ctes = [c for c in (source.cte, f"aged AS ({aged})") if c]
     return f"""
@@ -145,12 +151,12 @@ def _sql(strategy: Strategy, basis: Basis, group_by: GroupBy) -> str:
         FROM aged GROUP BY 1, 2, 3, 4"""
 
 
-def _by_class_sql(balances: str | None, aged: str) -> str:
+def _by_class_sql(balances: str | None, aged: str, pr: str) -> str:
     """Each visit's balance split once into its SELF_PAY and INSURANCE parts, summed per
     bucket in one pass (a split visit counts once in the total: under SELF_PAY)."""
     join, share = patient_share_sql("a.id", "a.bal", "a.self_pay")
     split = f"SELECT a.bal, a.self_pay, a.bucket, {share} AS sp FROM aged a {join}"
-    ctes = [c for c in (balances, PATIENT_RESPONSIBILITY, f"aged AS ({aged})") if c]
+    ctes = [c for c in (balances, pr, f"aged AS ({aged})") if c]
     return f"""
         WITH {", ".join(ctes)}, split AS ({split}),
         sums AS (
@@ -202,16 +208,29 @@ async def ar_aging(
     buckets = buckets_of(bucket_edges)
     rows, total = _rows(list(result.all()), len(buckets), group_by)
     if group_by is GroupBy.PAYER:
-        rows = await _in_payer_order(session, rows)
+        rows = await in_payer_order(session, rows)
     return AgingReport(day, basis, group_by, buckets, rows, total, strategy)
 
 
+Groups = dict[tuple[int | None, str | None], AgingRow]
+
+
 def _rows(found: list[Any], size: int, group_by: GroupBy) -> tuple[list[AgingRow], AgingRow]:
-    groups: dict[tuple[int | None, str | None], AgingRow] = {}
+    groups: Groups = {}
     if group_by is GroupBy.PAYER_CLASS:  # both classes always, in this order
         for member in PayerClass:
             groups[(None, member.value)] = AgingRow(None, member, [Amount() for _ in range(size)])
     total = AgingRow(None, None, [Amount() for _ in range(size)])
+    add_rows(groups, total, found, size)
+    rows = list(groups.values())
+    if group_by is GroupBy.NONE:
+        rows = [total]
+    return rows, total
+
+
+def add_rows(groups: Groups, total: AgingRow, found: list[Any], size: int, sign: int = 1) -> None:
+    """Add (`sign` 1) or take away (-1) the statement's rows (`aging_sql`) to their groups
+    (made when missing) and to `total`."""
     for payer_id, payer_class, bucket, debit, cents, visits, once in found:
         key = (payer_id, payer_class)
         row = groups.get(key)
@@ -220,17 +239,13 @@ def _rows(found: list[Any], size: int, group_by: GroupBy) -> tuple[list[AgingRow
             row = groups[key] = AgingRow(payer_id, cls, [Amount() for _ in range(size)])
         for target, count in ((row, visits), (total, once)):
             amount = target.buckets[bucket] if debit else target.credits
-            amount.cents += cents
-            amount.visits += count
+            amount.cents += sign * cents
+            amount.visits += sign * count
             if debit:
-                target.debit_visits += count
-    rows = list(groups.values())
-    if group_by is GroupBy.NONE:
-        rows = [total]
-    return rows, total
+                target.debit_visits += sign * count
 
 
-async def _in_payer_order(session: AsyncSession, rows: list[AgingRow]) -> list[AgingRow]:
+async def in_payer_order(session: AsyncSession, rows: list[AgingRow]) -> list[AgingRow]:
     """Rows ordered by payer name, then payer id."""
     ids = [r.payer_id for r in rows if r.payer_id is not None]
     if not ids:

@@ -8,7 +8,7 @@ figures equal the queries' by construction and agree with each other. The period
 the aging rows name, and the tenant's latest entries (`ACTIVITY_SIZE`), newest first.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -19,8 +19,16 @@ from domain.db import SessionFactory
 from domain.errors import DomainError
 from domain.models import Payer
 from domain.reports.aging import AgingReport, Basis, GroupBy, ar_aging
+from domain.reports.classification import ADJUSTMENT_KINDS, WRITE_OFF_KINDS
 from domain.reports.kpis import Kpis, ar_kpis
 from domain.reports.periods import ReportingSettings, load_reporting
+from domain.reports.since import (
+    aging_since,
+    binds_since,
+    current_snapshot,
+    kpis_since,
+    summary_since,
+)
 from domain.reports.summaries import (
     AdjustmentGroupBy,
     Summary,
@@ -83,47 +91,102 @@ class Dashboard:
     adjustments_by_carc: Summary
     kpis: Kpis
     activity: list[Activity]
+    settings: ReportingSettings = field(default_factory=ReportingSettings)
+    snapshot: str = ""
+    """The database snapshot the figures were read in (`pg_current_snapshot()`)."""
+
+    def current(self, wanted: DashboardFilter, settings: ReportingSettings) -> bool:
+        """Whether it can be brought forward for `wanted`: same filter, settings and day."""
+        return (
+            bool(self.snapshot)
+            and self.filter == wanted
+            and self.settings == settings
+            and self.kpis.period.last == settings.today()
+        )
 
 
 async def ar_dashboard(
-    sessions: SessionFactory, tenant_id: int, wanted: DashboardFilter
+    sessions: SessionFactory,
+    tenant_id: int,
+    wanted: DashboardFilter,
+    previous: Dashboard | None = None,
 ) -> Dashboard:
     """The tenant's dashboard for `wanted`, every figure from one read-only snapshot.
-    `sessions` must be confined to the tenant (the API's row-level security) or trusted."""
+    `sessions` must be confined to the tenant (the API's row-level security) or trusted.
+    `previous` (an earlier dashboard of the same filter) is brought forward by the entries
+    committed since it was read when its day and settings still hold (`domain.reports.since`,
+    the same figures for a fraction of the reading); otherwise everything is read afresh."""
     wanted.validate()
     async with sessions() as session:
         await session.connection(execution_options=SNAPSHOT)
+        snapshot = await current_snapshot(session)
         settings = await load_reporting(session, tenant_id)
-        first, last = wanted.period(settings)
-        aging = await ar_aging(
+        if previous is not None and previous.current(wanted, settings):
+            return await _brought_forward(session, tenant_id, previous, snapshot)
+        return await _afresh(session, tenant_id, wanted, settings, snapshot)
+
+
+async def _afresh(
+    session: AsyncSession,
+    tenant_id: int,
+    wanted: DashboardFilter,
+    settings: ReportingSettings,
+    snapshot: str,
+) -> Dashboard:
+    first, last = wanted.period(settings)
+    aging = await ar_aging(
+        session,
+        tenant_id,
+        basis=wanted.basis,
+        group_by=wanted.aging_group_by,
+        settings=settings,
+    )
+    return Dashboard(
+        filter=wanted,
+        computed_at=datetime.now(UTC),
+        aging=aging,
+        payers=await _payers(session, aging),
+        write_offs=await write_off_summary(
+            session, tenant_id, first=first, last=last, settings=settings
+        ),
+        adjustments=await adjustment_summary(
+            session, tenant_id, first=first, last=last, settings=settings
+        ),
+        adjustments_by_carc=await adjustment_summary(
             session,
             tenant_id,
-            basis=wanted.basis,
-            group_by=wanted.aging_group_by,
+            first=first,
+            last=last,
+            group_by=AdjustmentGroupBy.CARC,
             settings=settings,
-        )
-        return Dashboard(
-            filter=wanted,
-            computed_at=datetime.now(UTC),
-            aging=aging,
-            payers=await _payers(session, aging),
-            write_offs=await write_off_summary(
-                session, tenant_id, first=first, last=last, settings=settings
-            ),
-            adjustments=await adjustment_summary(
-                session, tenant_id, first=first, last=last, settings=settings
-            ),
-            adjustments_by_carc=await adjustment_summary(
-                session,
-                tenant_id,
-                first=first,
-                last=last,
-                group_by=AdjustmentGroupBy.CARC,
-                settings=settings,
-            ),
-            kpis=await ar_kpis(session, tenant_id, first=first, last=last, settings=settings),
-            activity=await latest_activity(session, tenant_id),
-        )
+        ),
+        kpis=await ar_kpis(session, tenant_id, first=first, last=last, settings=settings),
+        activity=await latest_activity(session, tenant_id),
+        settings=settings,
+        snapshot=snapshot,
+    )
+
+
+async def _brought_forward(
+    session: AsyncSession, tenant_id: int, previous: Dashboard, snapshot: str
+) -> Dashboard:
+    period = previous.kpis.period
+    binds = binds_since(tenant_id, previous.snapshot, previous.settings, period.first, period.last)
+    aging = await aging_since(session, previous.aging, binds, previous.settings.aging_bucket_edges)
+    return replace(
+        previous,
+        computed_at=datetime.now(UTC),
+        aging=aging,
+        payers=await _payers(session, aging),
+        write_offs=await summary_since(session, previous.write_offs, WRITE_OFF_KINDS, binds),
+        adjustments=await summary_since(session, previous.adjustments, ADJUSTMENT_KINDS, binds),
+        adjustments_by_carc=await summary_since(
+            session, previous.adjustments_by_carc, ADJUSTMENT_KINDS, binds
+        ),
+        kpis=await kpis_since(session, previous.kpis, binds),
+        activity=await latest_activity(session, tenant_id),
+        snapshot=snapshot,
+    )
 
 
 async def _payers(session: AsyncSession, aging: AgingReport) -> dict[int, Payer]:

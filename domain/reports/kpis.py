@@ -80,7 +80,10 @@ def _reduction(kinds: tuple[str, ...]) -> str:
     return f"coalesce(-sum(e.amount_cents) FILTER (WHERE e.kind IN {kinds_sql(kinds)}), 0)"
 
 
-ACTIVITY = f"""
+def activity_sql(entries: str = "ledger_entries") -> str:
+    """Charges, payments, contractual, write-offs, adjustments of the `entries` (a table or
+    CTE of ledger entries) posted from `:start` to before `:end`."""
+    return f"""
     SELECT coalesce(sum(e.amount_cents) FILTER (WHERE e.kind IN {kinds_sql(CHARGE_KINDS)}), 0)
              ::bigint AS charges,
            {_reduction(PAYMENT_KINDS)}::bigint AS payments,
@@ -88,7 +91,7 @@ ACTIVITY = f"""
              AS contractual,
            {_reduction(WRITE_OFF_KINDS)}::bigint AS write_offs,
            {_reduction(ADJUSTMENT_KINDS)}::bigint AS adjustments
-    FROM ledger_entries e
+    FROM {entries} e
     WHERE e.tenant_id = :t AND e.created_at >= :start AND e.created_at < :end"""
 
 
@@ -116,7 +119,7 @@ async def ar_kpis(
     _, over_90, over_120 = aging.total.buckets
     activity = (
         await session.execute(
-            text(ACTIVITY),
+            text(activity_sql()),
             {
                 "t": tenant_id,
                 "start": settings.start_of(period.first),

@@ -16,6 +16,7 @@ A reversal is grouped with its original: under the original's reason, actor, cat
 CARC (they are the same entry's), and the visit's payer.
 """
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -90,7 +91,9 @@ class Summary:
     total: SummaryRow = field(default_factory=lambda: SummaryRow(()))
 
 
-def _sql(kinds: tuple[str, ...], group_by: str) -> str:
+def summary_sql(kinds: tuple[str, ...], group_by: str, entries: str = "ledger_entries") -> str:
+    """Per group of `group_by`: gross, reversed, memo, entries, reversals of the `entries` (a
+    table or CTE of ledger entries) of `kinds` posted from `:start` to before `:end`."""
     keys = KEYS[group_by]
     payer_join = "JOIN visits v ON v.id = e.visit_id" if group_by == "PAYER" else ""
     return f"""
@@ -100,13 +103,40 @@ def _sql(kinds: tuple[str, ...], group_by: str) -> str:
           coalesce(-sum(e.memo_amount_cents), 0)::bigint,
           count(*) FILTER (WHERE e.reverses_entry_id IS NULL),
           count(*) FILTER (WHERE e.reverses_entry_id IS NOT NULL)
-        FROM ledger_entries e
+        FROM {entries} e
         LEFT JOIN ledger_entries o ON o.id = e.reverses_entry_id
         {payer_join}
         WHERE e.tenant_id = :t AND e.kind IN {kinds_sql(kinds)}
           AND e.created_at >= :start AND e.created_at < :end
-        GROUP BY {", ".join(str(n) for n in range(1, len(keys) + 1))}
-        ORDER BY {", ".join(f"{n} NULLS LAST" for n in range(1, len(keys) + 1))}"""
+        GROUP BY {", ".join(str(n) for n in range(1, len(keys) + 1))}"""
+
+
+def summary_rows(found: list[Any], group_by: str) -> list[SummaryRow]:
+    """The statement's rows (`summary_sql`) as `SummaryRow`s."""
+    width = len(KEYS[group_by])
+    return [SummaryRow(tuple(r[:width]), *r[width:]) for r in found]
+
+
+def summarised(
+    first: date, last: date, as_of: date, group_by: str, rows: list[SummaryRow]
+) -> Summary:
+    """The summary of `rows`: ordered by key (each part ascending, codepoint order for text,
+    missing last, whatever the database's collation) and totalled."""
+    ordered = sorted(rows, key=lambda row: tuple((part is None, part) for part in row.key))
+    total = SummaryRow(())
+    for row in ordered:
+        total.add(row)
+    return Summary(first, last, as_of, group_by, ordered, total)
+
+
+def with_rows(summary: Summary, found: list[SummaryRow]) -> Summary:
+    """`summary` with `found` (more entries of its period) added to their groups."""
+    rows = {row.key: dataclasses.replace(row) for row in summary.rows}
+    for row in found:
+        rows.setdefault(row.key, SummaryRow(row.key)).add(row)
+    return summarised(
+        summary.first, summary.last, summary.as_of, summary.group_by, list(rows.values())
+    )
 
 
 async def _summary(
@@ -122,19 +152,15 @@ async def _summary(
     settings = settings or await load_reporting(session, tenant_id)
     period = resolve_period(settings, first, last, as_of)
     found = await session.execute(
-        text(_sql(kinds, group_by)),
+        text(summary_sql(kinds, group_by)),
         {
             "t": tenant_id,
             "start": settings.start_of(period.first),
             "end": settings.end_of(period.last),
         },
     )
-    width = len(KEYS[group_by])
-    rows = [SummaryRow(tuple(r[:width]), *r[width:]) for r in found.all()]
-    total = SummaryRow(())
-    for row in rows:
-        total.add(row)
-    return Summary(period.first, period.last, period.as_of, group_by, rows, total)
+    rows = summary_rows(list(found.all()), group_by)
+    return summarised(period.first, period.last, period.as_of, group_by, rows)
 
 
 async def write_off_summary(

@@ -37,9 +37,11 @@ class Counted:
         self._compute = tenant_compute(sessions)
         self.starts: list[float] = []
 
-    async def __call__(self, tenant_id: int, wanted: DashboardFilter) -> Dashboard:
+    async def __call__(
+        self, tenant_id: int, wanted: DashboardFilter, previous: Dashboard | None
+    ) -> Dashboard:
         self.starts.append(time.monotonic())
-        return await self._compute(tenant_id, wanted)
+        return await self._compute(tenant_id, wanted, previous)
 
 
 @pytest.fixture

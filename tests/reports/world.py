@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from arledger.config import Settings
 from arledger.tokens import issue_token
@@ -157,97 +158,101 @@ async def post(
 ) -> list[int]:
     """Post `entries` at their instants, as the ledger batch would; their ids in order."""
     async with sessions() as session, session.begin():
-        lines = {
-            row.id: row
-            for row in await session.scalars(
-                select(ChargeLine)
-                .where(ChargeLine.id.in_({e.line for e in entries}))
-                .with_for_update()
-            )
-        }
-        heads = {
-            row.id: row.ledger_chain_hash
-            for row in await session.scalars(
-                select(Account).where(Account.id.in_({line.account_id for line in lines.values()}))
-            )
-        }
-        ids = list(
-            await session.scalars(
-                text("SELECT nextval('ledger_entries_id_seq') FROM generate_series(1, :n)"),
-                {"n": len(entries)},
+        ids = await write_entries(session, world, entries)
+    for name, entry_id in zip(names or [], ids, strict=False):
+        world.entries[name] = entry_id
+    return ids
+
+
+async def write_entries(session: AsyncSession, world: World, entries: list[Entry]) -> list[int]:
+    """Write `entries` in the caller's transaction (uncommitted until it commits); their ids."""
+    lines = {
+        row.id: row
+        for row in await session.scalars(
+            select(ChargeLine).where(ChargeLine.id.in_({e.line for e in entries})).with_for_update()
+        )
+    }
+    heads = {
+        row.id: row.ledger_chain_hash
+        for row in await session.scalars(
+            select(Account).where(Account.id.in_({line.account_id for line in lines.values()}))
+        )
+    }
+    ids = list(
+        await session.scalars(
+            text("SELECT nextval('ledger_entries_id_seq') FROM generate_series(1, :n)"),
+            {"n": len(entries)},
+        )
+    )
+    rows: list[dict[str, Any]] = []
+    for entry, entry_id in zip(entries, sorted(ids), strict=True):
+        line = lines[entry.line]
+        rows.append(
+            {
+                "id": entry_id,
+                "tenant_id": world.tenant_id,
+                "account_id": line.account_id,
+                "visit_id": line.visit_id,
+                "line_id": line.id,
+                "command_id": None,
+                "kind": entry.kind,
+                "amount_cents": entry.amount,
+                "memo_amount_cents": entry.memo,
+                "reason": entry.reason,
+                "note": None,
+                "category": entry.category,
+                "carc_group": entry.carc_group,
+                "carc_reason": entry.carc_reason,
+                "transaction_code_id": None,
+                "transaction_date": entry.at.astimezone(world.zone).date(),
+                "actor": entry.actor,
+                "reverses_entry_id": entry.reverses,
+                "transaction_id": None,
+            }
+        )
+    link(rows, heads)
+    balances = {i: line.balance_cents for i, line in lines.items()}
+    for row, entry in zip(rows, entries, strict=True):
+        before = balances[entry.line]
+        balances[entry.line] += entry.amount
+        session.add(LedgerEntry(**row, created_at=entry.at))
+        session.add(
+            AuditRow(
+                tenant_id=world.tenant_id,
+                entry_id=row["id"],
+                account_id=row["account_id"],
+                visit_id=row["visit_id"],
+                line_id=row["line_id"],
+                actor=entry.actor,
+                action=f"{entry.kind}_POSTED",
+                reason=entry.reason,
+                balance_before_cents=before,
+                balance_after_cents=balances[entry.line],
+                created_at=entry.at,
             )
         )
-        rows: list[dict[str, Any]] = []
-        for entry, entry_id in zip(entries, sorted(ids), strict=True):
-            line = lines[entry.line]
-            rows.append(
-                {
-                    "id": entry_id,
-                    "tenant_id": world.tenant_id,
-                    "account_id": line.account_id,
-                    "visit_id": line.visit_id,
-                    "line_id": line.id,
-                    "command_id": None,
-                    "kind": entry.kind,
-                    "amount_cents": entry.amount,
-                    "memo_amount_cents": entry.memo,
-                    "reason": entry.reason,
-                    "note": None,
-                    "category": entry.category,
-                    "carc_group": entry.carc_group,
-                    "carc_reason": entry.carc_reason,
-                    "transaction_code_id": None,
-                    "transaction_date": entry.at.astimezone(world.zone).date(),
-                    "actor": entry.actor,
-                    "reverses_entry_id": entry.reverses,
-                    "transaction_id": None,
-                }
-            )
-        link(rows, heads)
-        balances = {i: line.balance_cents for i, line in lines.items()}
-        for row, entry in zip(rows, entries, strict=True):
-            before = balances[entry.line]
-            balances[entry.line] += entry.amount
-            session.add(LedgerEntry(**row, created_at=entry.at))
-            session.add(
-                AuditRow(
-                    tenant_id=world.tenant_id,
-                    entry_id=row["id"],
-                    account_id=row["account_id"],
-                    visit_id=row["visit_id"],
-                    line_id=row["line_id"],
-                    actor=entry.actor,
-                    action=f"{entry.kind}_POSTED",
-                    reason=entry.reason,
-                    balance_before_cents=before,
-                    balance_after_cents=balances[entry.line],
-                    created_at=entry.at,
-                )
-            )
-        await session.flush()
-        for line_id, cents in balances.items():
-            await session.execute(
-                update(ChargeLine).where(ChargeLine.id == line_id).values(balance_cents=cents)
-            )
-        visit_ids = {line.visit_id for line in lines.values()}
+    await session.flush()
+    for line_id, cents in balances.items():
+        await session.execute(
+            update(ChargeLine).where(ChargeLine.id == line_id).values(balance_cents=cents)
+        )
+    visit_ids = {line.visit_id for line in lines.values()}
+    await session.execute(
+        text(
+            "UPDATE visits v SET balance_cents = (SELECT coalesce(sum(balance_cents), 0) "
+            "FROM charge_lines l WHERE l.visit_id = v.id) WHERE v.id = ANY(:ids)"
+        ),
+        {"ids": list(visit_ids)},
+    )
+    for account_id, head in heads.items():
         await session.execute(
             text(
-                "UPDATE visits v SET balance_cents = (SELECT coalesce(sum(balance_cents), 0) "
-                "FROM charge_lines l WHERE l.visit_id = v.id) WHERE v.id = ANY(:ids)"
+                "UPDATE accounts a SET ledger_chain_hash = :head, version = version + 1, "
+                "balance_cents = (SELECT coalesce(sum(balance_cents), 0) FROM visits v "
+                "WHERE v.account_id = a.id) WHERE a.id = :id"
             ),
-            {"ids": list(visit_ids)},
+            {"head": head, "id": account_id},
         )
-        for account_id, head in heads.items():
-            await session.execute(
-                text(
-                    "UPDATE accounts a SET ledger_chain_hash = :head, version = version + 1, "
-                    "balance_cents = (SELECT coalesce(sum(balance_cents), 0) FROM visits v "
-                    "WHERE v.account_id = a.id) WHERE a.id = :id"
-                ),
-                {"head": head, "id": account_id},
-            )
-    for name, row in zip(names or [], rows, strict=False):
-        world.entries[name] = row["id"]
     return [row["id"] for row in rows]
 
 
