@@ -45,20 +45,41 @@ class RenderedData(dict[str, Any]):
 
 class Renders:
     """The process's rendered events, least recently used dropped first; `executions` counts
-    the executions the cache did not save (one per event and shape)."""
+    the executions the cache did not save (one per event and shape). A render still running
+    (its fields awaited something) is shared too: subscribers woken together by one event
+    await the one execution instead of each starting its own."""
 
     def __init__(self, size: int = CACHE_SIZE) -> None:
         self._size = size
         self._results: OrderedDict[tuple[Any, ...], ExecutionResult] = OrderedDict()
+        self._running: dict[tuple[Any, ...], asyncio.Task[ExecutionResult]] = {}
         self.executions = 0
         self.hits = 0
 
-    def get(self, key: tuple[Any, ...]) -> ExecutionResult | None:
+    def get(self, key: tuple[Any, ...]) -> ExecutionResult | Awaitable[ExecutionResult] | None:
+        """The render of `key`: done, still running (an awaitable), or None."""
         result = self._results.get(key)
         if result is not None:
             self.hits += 1
             self._results.move_to_end(key)
-        return result
+            return result
+        running = self._running.get(key)
+        if running is not None:
+            self.hits += 1
+            return _shared(running)
+        return None
+
+    def running(self, key: tuple[Any, ...], result: Awaitable[Any]) -> Awaitable[ExecutionResult]:
+        """Share the execution `result` of `key` while it runs, then keep it (`store`)."""
+        task = asyncio.ensure_future(self._finish(key, result))
+        self._running[key] = task
+        return _shared(task)
+
+    async def _finish(self, key: tuple[Any, ...], result: Awaitable[Any]) -> ExecutionResult:
+        try:
+            return self.store(key, await result)
+        finally:
+            self._running.pop(key, None)
 
     def store(self, key: tuple[Any, ...], result: ExecutionResult) -> ExecutionResult:
         """Keep `result` (if it has no errors) with its payload encoded once."""
@@ -72,6 +93,11 @@ class Renders:
         if len(self._results) > self._size:
             self._results.popitem(last=False)
         return shared
+
+
+async def _shared(task: "asyncio.Task[ExecutionResult]") -> ExecutionResult:
+    """Await a shared render; a subscriber that goes away does not cancel it for the rest."""
+    return await asyncio.shield(task)
 
 
 RENDERS = Renders()
@@ -101,12 +127,8 @@ class SharingExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return cached
         result: Any = super().execute_operation(serially)
         if is_awaitable(result):
-            return _store_when_done(key, result)
+            return RENDERS.running(key, result)
         return RENDERS.store(key, result)
-
-
-async def _store_when_done(key: tuple[Any, ...], result: Awaitable[Any]) -> ExecutionResult:
-    return RENDERS.store(key, await result)
 
 
 def prerendered(message: Message) -> str | None:

@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not stop cleanup
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        kept = stack.close(keep_logs=error is not None)
+        kept = stack.close(keep_logs=error is not None or bool(os.environ.get("BENCH_KEEP_LOGS")))
     results.meta.update(ok=error is None, error=error, seconds=round(time.monotonic() - started, 1))
     write_json(results, args.output)
     print()

@@ -132,6 +132,7 @@ class Group:
             tenant=self.key[0],
             seq=push.seq,
             subscribers=len(self.mailboxes),
+            brought_forward=dashboard.brought_forward,
             ms=round(1000 * (time.monotonic() - self.started), 1),
         )
         return push

@@ -151,7 +151,10 @@ async def test_a_subscriber_that_stops_reading_skips_to_the_latest_and_is_droppe
         stuck.transport.abort()
 
 
-DASHBOARD = "subscription { arDashboard { seq snapshot aging { total { net } } kpis { totalAr } } }"
+DASHBOARD = """subscription { arDashboard { seq snapshot
+  aging { rows { payer { code } } total { net } } kpis { totalAr } } }"""
+"""`payer` is resolved asynchronously: subscribers woken by one push must share the execution
+while it runs, not only once it is done."""
 
 
 async def test_dashboard_pushes_are_rendered_once_per_push_and_shape(
@@ -170,7 +173,10 @@ async def test_dashboard_pushes_are_rendered_once_per_push_and_shape(
         await publishing.publish([account_event(world, 1)])
         pushes = [(await next_messages(ws, 1))[0] for ws, _ in opened]
         # then every dashboard got the snapshot, then the next seq
-        figures = {"aging": {"total": {"net": "100.00"}}, "kpis": {"totalAr": "100.00"}}
+        figures = {
+            "aging": {"rows": [{"payer": {"code": "1"}}], "total": {"net": "100.00"}},
+            "kpis": {"totalAr": "100.00"},
+        }
         assert snapshots == [{"seq": 1, "snapshot": True, **figures}] * 3
         for n, raw in enumerate(pushes):
             assert json.loads(raw)["payload"]["data"]["arDashboard"] == {
