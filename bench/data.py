@@ -198,7 +198,7 @@ async def insert_pending(
 class Outcome:
     applied: int
     rejected: int
-    last_finished: float  # epoch seconds of the last finished_at (its transaction's start)
+    last_finished: float  # epoch seconds of the last finished_at (just before its commit)
     seen_at: float  # epoch seconds of the poll that first saw them all final (>= last commit)
 
 

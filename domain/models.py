@@ -308,6 +308,7 @@ class Command(Base):
     created_at: Mapped[datetime] = _created()
     enqueued_at: Mapped[datetime] = _created()
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """When the applying transaction wrote the outcome, its last statement before the commit."""
     request_id: Mapped[str | None] = _request_id()
     scopes: Mapped[list[str] | None] = _scopes()
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

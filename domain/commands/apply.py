@@ -155,7 +155,7 @@ async def _finish(uow: UnitOfWork, outcomes: list[Outcome]) -> None:
             }
             for o in outcomes
         ],
-        extra="finished_at = now()",
+        extra="finished_at = clock_timestamp()",
     )
     for o in outcomes:
         if settle := HANDLERS[o.command.kind].settle:

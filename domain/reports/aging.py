@@ -130,14 +130,19 @@ def _sql(strategy: Strategy, basis: Basis, group_by: GroupBy) -> str:
 
 
 def aging_sql(
-    source: Source, basis: Basis, group_by: GroupBy, pr: str = PATIENT_RESPONSIBILITY
+    source: Source,
+    basis: Basis,
+    group_by: GroupBy,
+    pr: str = PATIENT_RESPONSIBILITY,
+    thresholds: str = ":thresholds",
 ) -> str:
     """One statement over the visits `source` reads: rows of (payer id, payer class, bucket,
     debit?, cents, visits, visits counted once in the total); `pr` is the CTE giving `owed`
-    per visit for the payer-class split (`PATIENT_RESPONSIBILITY`)."""
+    per visit for the payer-class split (`PATIENT_RESPONSIBILITY`); `thresholds` the bind of
+    the bucket thresholds."""
     aged = f"""
         SELECT v.id, v.payer_id, p.code = '{SELF_PAY_CODE}' AS self_pay, {source.bal} AS bal,
-               width_bucket({age_sql(basis)}, CAST(:thresholds AS integer[])) AS bucket
+               width_bucket({age_sql(basis)}, CAST({thresholds} AS integer[])) AS bucket
         FROM {source.from_} JOIN payers p ON p.id = v.payer_id
         WHERE v.tenant_id = :t AND {source.where}"""
     if group_by is GroupBy.PAYER_CLASS:
@@ -208,7 +213,7 @@ async def ar_aging(
     buckets = buckets_of(bucket_edges)
     rows, total = _rows(list(result.all()), len(buckets), group_by)
     if group_by is GroupBy.PAYER:
-        rows = await in_payer_order(session, rows)
+        rows = await _in_payer_order(session, rows)
     return AgingReport(day, basis, group_by, buckets, rows, total, strategy)
 
 
@@ -245,7 +250,7 @@ def add_rows(groups: Groups, total: AgingRow, found: list[Any], size: int, sign:
                 target.debit_visits += sign * count
 
 
-async def in_payer_order(session: AsyncSession, rows: list[AgingRow]) -> list[AgingRow]:
+async def _in_payer_order(session: AsyncSession, rows: list[AgingRow]) -> list[AgingRow]:
     """Rows ordered by payer name, then payer id."""
     ids = [r.payer_id for r in rows if r.payer_id is not None]
     if not ids:
@@ -253,5 +258,9 @@ async def in_payer_order(session: AsyncSession, rows: list[AgingRow]) -> list[Ag
     found = await session.execute(
         text("SELECT id, name FROM payers WHERE id = ANY(CAST(:ids AS bigint[]))"), {"ids": ids}
     )
-    names: dict[int, str] = {row.id: row.name for row in found}
+    return by_payer_name(rows, {row.id: row.name for row in found})
+
+
+def by_payer_name(rows: list[AgingRow], names: dict[int, str]) -> list[AgingRow]:
+    """Rows ordered by payer name, then payer id."""
     return sorted(rows, key=lambda r: (names.get(r.payer_id or 0, ""), r.payer_id or 0))

@@ -18,21 +18,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.db import SessionFactory
 from domain.errors import DomainError
 from domain.models import Payer
-from domain.reports.aging import AgingReport, Basis, GroupBy, ar_aging
+from domain.reports.aging import AgingReport, Basis, GroupBy, ar_aging, by_payer_name
 from domain.reports.classification import ADJUSTMENT_KINDS, WRITE_OFF_KINDS
 from domain.reports.kpis import Kpis, ar_kpis
 from domain.reports.periods import ReportingSettings, load_reporting
 from domain.reports.since import (
-    aging_since,
+    aging_with,
     binds_since,
     current_snapshot,
-    kpis_since,
-    summary_since,
+    kpis_with,
+    read_changes,
 )
 from domain.reports.summaries import (
     AdjustmentGroupBy,
     Summary,
     adjustment_summary,
+    with_rows,
     write_off_summary,
 )
 
@@ -181,20 +182,34 @@ async def _brought_forward(
     session: AsyncSession, tenant_id: int, previous: Dashboard, snapshot: str
 ) -> Dashboard:
     await session.execute(SMALL_READS)
-    period = previous.kpis.period
-    binds = binds_since(tenant_id, previous.snapshot, previous.settings, period.first, period.last)
-    aging = await aging_since(session, previous.aging, binds, previous.settings.aging_bucket_edges)
+    period, settings = previous.kpis.period, previous.settings
+    summaries = [previous.write_offs, previous.adjustments, previous.adjustments_by_carc]
+    changes = await read_changes(
+        session,
+        binds_since(tenant_id, previous.snapshot, settings, period.first, period.last),
+        previous.aging,
+        settings.aging_bucket_edges,
+        summaries,
+        [WRITE_OFF_KINDS, ADJUSTMENT_KINDS, ADJUSTMENT_KINDS],
+    )
+    aging = aging_with(previous.aging, changes.aging)
+    payers = await _payers(session, aging)
+    if aging.group_by is GroupBy.PAYER:
+        names = {pk: payer.name for pk, payer in payers.items()}
+        aging = replace(aging, rows=by_payer_name(aging.rows, names))
+    write_offs, adjustments, by_carc = (
+        with_rows(summary, found)
+        for summary, found in zip(summaries, changes.summaries, strict=True)
+    )
     return replace(
         previous,
         computed_at=datetime.now(UTC),
         aging=aging,
-        payers=await _payers(session, aging),
-        write_offs=await summary_since(session, previous.write_offs, WRITE_OFF_KINDS, binds),
-        adjustments=await summary_since(session, previous.adjustments, ADJUSTMENT_KINDS, binds),
-        adjustments_by_carc=await summary_since(
-            session, previous.adjustments_by_carc, ADJUSTMENT_KINDS, binds
-        ),
-        kpis=await kpis_since(session, previous.kpis, binds),
+        payers=payers,
+        write_offs=write_offs,
+        adjustments=adjustments,
+        adjustments_by_carc=by_carc,
+        kpis=kpis_with(previous.kpis, changes.kpi_aging, changes.activity),
         activity=await latest_activity(session, tenant_id),
         snapshot=snapshot,
         brought_forward=True,

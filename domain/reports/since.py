@@ -16,7 +16,8 @@ service and first billed date never change, so its old bucket and group are its 
 Valid while the day and the tenant's reporting settings stay what they were: else recompute.
 """
 
-from dataclasses import replace
+import json
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import text
@@ -30,13 +31,12 @@ from domain.reports.aging import (
     GroupBy,
     add_rows,
     aging_sql,
-    in_payer_order,
 )
 from domain.reports.balances import Source
 from domain.reports.buckets import thresholds
 from domain.reports.kpis import OVER_90, OVER_120, Kpis, activity_sql
 from domain.reports.periods import ReportingSettings
-from domain.reports.summaries import Summary, summary_rows, summary_sql, with_rows
+from domain.reports.summaries import KEYS, Summary, SummaryRow, summary_rows, summary_sql
 
 CURRENT_SNAPSHOT = text("SELECT pg_current_snapshot()::text")
 
@@ -74,11 +74,11 @@ NOW, BEFORE = _touched("v.balance_cents"), _touched("(v.balance_cents - d.amount
 OWED_NOW, OWED_BEFORE = _owed(""), _owed("- min(d.owed)")
 
 
-def aging_change_sql(basis: Basis, group_by: GroupBy) -> str:
+def aging_change_sql(basis: Basis, group_by: GroupBy, thresholds: str = ":thresholds") -> str:
     """Rows of (sign, then `aging_sql`'s row): -1 for the touched visits as they were, 1 as
     they are."""
-    before = aging_sql(BEFORE, basis, group_by, OWED_BEFORE)
-    now = aging_sql(NOW, basis, group_by, OWED_NOW)
+    before = aging_sql(BEFORE, basis, group_by, OWED_BEFORE, thresholds)
+    now = aging_sql(NOW, basis, group_by, OWED_NOW, thresholds)
     return f"SELECT -1, b.* FROM ({before}) b UNION ALL SELECT 1, n.* FROM ({now}) n"
 
 
@@ -87,53 +87,106 @@ async def current_snapshot(session: AsyncSession) -> str:
     return str((await session.execute(CURRENT_SNAPSHOT)).scalar_one())
 
 
-async def aging_change(
+SummaryWanted = tuple[tuple[str, ...], str]
+"""(entry kinds, grouping) of one summary to bring forward."""
+
+
+def _rows_of(statement: str, width: int) -> str:
+    """A scalar subquery: `statement`'s rows as one JSON array of objects `{c0: …, c1: …}`
+    (positional names: a statement's own column names may repeat)."""
+    columns = ", ".join(f"c{i}" for i in range(width))
+    return f"(SELECT coalesce(json_agg(x), '[]') FROM ({statement}) AS x({columns}))"
+
+
+def changes_sql(basis: Basis, group_by: GroupBy, summaries: list[SummaryWanted]) -> str:
+    """One statement, one round trip and one plan: the aging change (`:thresholds`), the KPIs'
+    aging change (`:kpi_thresholds`) and activity sums, and each summary's changed groups."""
+    parts = [
+        _rows_of(aging_change_sql(basis, group_by), 8),
+        _rows_of(aging_change_sql(Basis.DATE_OF_SERVICE, GroupBy.NONE, ":kpi_thresholds"), 8),
+        _rows_of(f"WITH {CHANGED} {activity_sql('changed')}", 5),
+        *(
+            _rows_of(f"WITH {CHANGED} {summary_sql(kinds, by, 'changed')}", len(KEYS[by]) + 5)
+            for kinds, by in summaries
+        ),
+    ]
+    return "SELECT " + ",\n".join(parts)
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What the entries committed since a snapshot change, read in one statement."""
+
+    aging: list[list[Any]]
+    kpi_aging: list[list[Any]]
+    activity: list[Any]
+    summaries: list[list[SummaryRow]]
+
+
+async def read_changes(
     session: AsyncSession,
     binds: dict[str, Any],
-    basis: Basis,
-    group_by: GroupBy,
+    aging: AgingReport,
     edges: tuple[int, ...],
-) -> tuple[list[Any], list[Any]]:
-    """(before, now): the aging rows of the visits the changed entries touch."""
-    found = await session.execute(
-        text(aging_change_sql(basis, group_by)), {**binds, "thresholds": thresholds(edges)}
+    summaries: list[Summary],
+    kinds: list[tuple[str, ...]],
+) -> Changes:
+    """The changes to `aging` (in buckets `edges`), to KPIs and to `summaries` (each of its
+    `kinds`) since `binds["since"]`, in this transaction's snapshot."""
+    wanted = [(k, s.group_by) for k, s in zip(kinds, summaries, strict=True)]
+    statement = text(changes_sql(aging.basis, aging.group_by, wanted))
+    row = (
+        await session.execute(
+            statement,
+            {
+                **binds,
+                "thresholds": thresholds(edges),
+                "kpi_thresholds": thresholds((OVER_90, OVER_120)),
+            },
+        )
+    ).one()
+    aging_rows, kpi_rows, activity, *found = (_positional(value) for value in row)
+    return Changes(
+        aging_rows,
+        kpi_rows,
+        activity[0],
+        [summary_rows(rows, s.group_by) for rows, s in zip(found, summaries, strict=True)],
     )
-    rows = found.all()
-    return [r[1:] for r in rows if r[0] < 0], [r[1:] for r in rows if r[0] > 0]
 
 
-async def aging_since(
-    session: AsyncSession, report: AgingReport, binds: dict[str, Any], edges: tuple[int, ...]
-) -> AgingReport:
-    """`report` (as of today) brought forward to this transaction's snapshot."""
-    before, now = await aging_change(session, binds, report.basis, report.group_by, edges)
-    if not before and not now:
+def _positional(value: Any) -> list[list[Any]]:
+    rows = json.loads(value) if isinstance(value, str) else value
+    return [list(row.values()) for row in rows]
+
+
+def _signed(rows: list[list[Any]], sign: int) -> list[list[Any]]:
+    return [row[1:] for row in rows if row[0] == sign]
+
+
+def aging_with(report: AgingReport, changes: list[list[Any]]) -> AgingReport:
+    """`report` with the touched visits taken out as they were and added back as they are
+    (rows of payers left with no visit dropped; PAYER rows still to be put in name order)."""
+    if not changes:
         return report
     groups = {(r.payer_id, _class(r)): _copy(r) for r in report.rows}
     total = _copy(report.total)
     size = len(report.buckets)
-    add_rows(groups, total, before, size, -1)
-    add_rows(groups, total, now, size, 1)
+    add_rows(groups, total, _signed(changes, -1), size, -1)
+    add_rows(groups, total, _signed(changes, 1), size, 1)
     if report.group_by is GroupBy.NONE:
         return replace(report, rows=[total], total=total)
     rows = list(groups.values())
     if report.group_by is GroupBy.PAYER:
-        rows = await in_payer_order(
-            session, [r for r in rows if r.debit_visits or r.credits.visits]
-        )
+        rows = [r for r in rows if r.debit_visits or r.credits.visits]
     return replace(report, rows=rows, total=total)
 
 
-async def kpis_since(session: AsyncSession, kpis: Kpis, binds: dict[str, Any]) -> Kpis:
-    """`kpis` (of a period ending today) brought forward to this transaction's snapshot."""
-    before, now = await aging_change(
-        session, binds, Basis.DATE_OF_SERVICE, GroupBy.NONE, (OVER_90, OVER_120)
-    )
+def kpis_with(kpis: Kpis, aging_changes: list[list[Any]], activity: list[Any]) -> Kpis:
+    """`kpis` with the KPIs' aging changes (buckets 0-90, 91-120, 121+) and activity sums."""
     change = AgingRow(None, None, [Amount() for _ in range(3)])
-    add_rows({}, change, before, 3, -1)
-    add_rows({}, change, now, 3, 1)
-    sql = f"WITH {CHANGED} {activity_sql('changed')}"
-    activity = (await session.execute(text(sql), binds)).one()
+    add_rows({}, change, _signed(aging_changes, -1), 3, -1)
+    add_rows({}, change, _signed(aging_changes, 1), 3, 1)
+    charges, payments, contractual, write_offs, adjustments = activity
     _, over_90, over_120 = change.buckets
     return replace(
         kpis,
@@ -142,21 +195,12 @@ async def kpis_since(session: AsyncSession, kpis: Kpis, binds: dict[str, Any]) -
         credit_cents=kpis.credit_cents + change.credits.cents,
         ar_over_90_cents=kpis.ar_over_90_cents + over_90.cents + over_120.cents,
         ar_over_120_cents=kpis.ar_over_120_cents + over_120.cents,
-        charges_cents=kpis.charges_cents + activity.charges,
-        payments_cents=kpis.payments_cents + activity.payments,
-        contractual_cents=kpis.contractual_cents + activity.contractual,
-        write_off_cents=kpis.write_off_cents + activity.write_offs,
-        adjustment_cents=kpis.adjustment_cents + activity.adjustments,
+        charges_cents=kpis.charges_cents + charges,
+        payments_cents=kpis.payments_cents + payments,
+        contractual_cents=kpis.contractual_cents + contractual,
+        write_off_cents=kpis.write_off_cents + write_offs,
+        adjustment_cents=kpis.adjustment_cents + adjustments,
     )
-
-
-async def summary_since(
-    session: AsyncSession, summary: Summary, kinds: tuple[str, ...], binds: dict[str, Any]
-) -> Summary:
-    """`summary` (of a period ending today) brought forward to this transaction's snapshot."""
-    sql = f"WITH {CHANGED} {summary_sql(kinds, summary.group_by, 'changed')}"
-    found = summary_rows(list((await session.execute(text(sql), binds)).all()), summary.group_by)
-    return with_rows(summary, found) if found else summary
 
 
 def binds_since(
