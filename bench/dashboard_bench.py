@@ -7,8 +7,9 @@ applied by the worker.
 
 A push's `kpis.totalAr` tells how many write-offs it includes: the tenant's AR fell by one cent
 per applied write-off. Ranked by `finished_at` (the applying transaction's last statement,
-just before its commit), the k-th command is in the first push on a socket whose AR fell by at least k
-cents, and its latency is that push's receipt minus its `finished_at`. Every socket must end
+just before its commit), the k-th command is in the first push on a socket whose AR fell by at
+least k cents, and its latency is that push's receipt minus its `finished_at`; the part from
+the push's `computedAt` to its receipt is reported beside it. Every socket must end
 with the push that includes all of them, equal to the `arAging` and `arKpis` queries.
 """
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -54,13 +55,14 @@ def cents(money: str) -> int:
 
 @dataclass
 class Socket:
-    """One dashboard client's pushes: (receipt epoch, AR cents, seq)."""
+    """One dashboard client's pushes: (receipt epoch, AR cents, seq, computedAt epoch)."""
 
-    pushes: list[tuple[float, int, int]] = field(default_factory=list)
+    pushes: list[tuple[float, int, int, float]] = field(default_factory=list)
 
     def on_data(self, data: dict[str, Any], received: float) -> None:
         push = data["arDashboard"]
-        self.pushes.append((received, cents(push["kpis"]["totalAr"]), push["seq"]))
+        computed = datetime.fromisoformat(push["computedAt"]).timestamp()
+        self.pushes.append((received, cents(push["kpis"]["totalAr"]), push["seq"], computed))
 
 
 async def spendable_lines(conn: asyncpg.Connection, tenant_id: int, count: int) -> Tenant:
@@ -95,9 +97,13 @@ async def queried_total(api: str, token: str) -> tuple[int, int]:
     return cents(data["arKpis"]["totalAr"]), cents(data["arAging"]["total"]["net"])
 
 
-def latencies(sockets: list[Socket], start_ar: int, committed: list[float]) -> list[float]:
-    """Per socket and command: receipt of the first push including it - its commit (ms)."""
+def latencies(
+    sockets: list[Socket], start_ar: int, committed: list[float]
+) -> tuple[list[float], list[float]]:
+    """Per socket and command: receipt of the first push including it - its commit (ms), and
+    of those, the part from the push's `computedAt` to its receipt (rendering and sending)."""
     found: list[float] = []
+    delivery: list[float] = []
     for socket in sockets:
         pushes = sorted(socket.pushes)
         at = 0
@@ -107,7 +113,8 @@ def latencies(sockets: list[Socket], start_ar: int, committed: list[float]) -> l
             if at == len(pushes):
                 raise BenchError(f"dashboard: a socket never saw command {rank} of the run")
             found.append(1000 * (pushes[at][0] - commit))
-    return found
+            delivery.append(1000 * (pushes[at][0] - pushes[at][3]))
+    return found, delivery
 
 
 async def phase_dashboard(
@@ -151,7 +158,7 @@ async def phase_dashboard(
         raise BenchError(f"dashboard: last push AR {end_ar} but the queries say {queried}")
     commits = await finished_at(conn, ids)
     committed = [commits[i] for i in sorted(ids, key=lambda i: (commits[i], i))]
-    ms = latencies(sockets, start_ar, committed)
+    ms, delivery = latencies(sockets, start_ar, committed)
     pushes = [len(s.pushes) for s in sockets]
     seqs = {s.pushes[-1][2] for s in sockets}
     shape = f"{clients} dashboards, {commands / sent_seconds:.0f} write-offs/s for {seconds:g} s"
@@ -164,3 +171,6 @@ async def phase_dashboard(
         target = TARGET_MS if p == 99 else None
         results.add(Row(row, percentile(ms, p), "ms", target, "target" if target else "", note))
         note = ""
+    for p in (50, 99):
+        row = f"… of which computedAt → received p{p} (rendering, sending, the client's parse)"
+        results.add(Row(row, percentile(delivery, p), "ms", None, "", ""))

@@ -154,7 +154,6 @@ async def _afresh(
     )
     return Dashboard(
         filter=wanted,
-        computed_at=datetime.now(UTC),
         aging=aging,
         payers=await _payers(session, aging),
         write_offs=await write_off_summary(
@@ -175,6 +174,7 @@ async def _afresh(
         activity=await latest_activity(session, tenant_id),
         settings=settings,
         snapshot=snapshot,
+        computed_at=datetime.now(UTC),
     )
 
 
@@ -201,6 +201,7 @@ async def _brought_forward(
         with_rows(summary, found)
         for summary, found in zip(summaries, changes.summaries, strict=True)
     )
+    activity = await latest_activity(session, tenant_id)
     return replace(
         previous,
         computed_at=datetime.now(UTC),
@@ -210,7 +211,7 @@ async def _brought_forward(
         adjustments=adjustments,
         adjustments_by_carc=by_carc,
         kpis=kpis_with(previous.kpis, changes.kpi_aging, changes.activity),
-        activity=await latest_activity(session, tenant_id),
+        activity=activity,
         snapshot=snapshot,
         brought_forward=True,
     )
