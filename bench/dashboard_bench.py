@@ -15,21 +15,16 @@ with the push that includes all of them, equal to the `arAging` and `arKpis` que
 
 from __future__ import annotations
 
-import asyncio
-import time
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from decimal import Decimal
-from typing import Any
+from datetime import date, timedelta
 
 import asyncpg
 import httpx
 
+from bench.dashboard_clients import ClientProcesses, Socket, cents
 from bench.data import Tenant, finished_at, wait_final
 from bench.report import BenchError, Results, Row, percentile
 from bench.stack import Stack
 from bench.subs_bench import direct_submitter, paced, ws_url
-from bench.ws import Subscriber, close_all, start_all
 
 DASHBOARD = """subscription { arDashboard {
   seq snapshot computedAt
@@ -45,24 +40,9 @@ CLIENTS = {"small": 20, "full": 100}
 RATE = {"small": 50.0, "full": 200.0}
 SECONDS = {"small": 3.0, "full": 10.0}
 TARGET_MS = 300.0
-PARALLEL_HANDSHAKES = 20
 DELIVERY_SECONDS = 30.0
-
-
-def cents(money: str) -> int:
-    return int(Decimal(money) * 100)
-
-
-@dataclass
-class Socket:
-    """One dashboard client's pushes: (receipt epoch, AR cents, seq, computedAt epoch)."""
-
-    pushes: list[tuple[float, int, int, float]] = field(default_factory=list)
-
-    def on_data(self, data: dict[str, Any], received: float) -> None:
-        push = data["arDashboard"]
-        computed = datetime.fromisoformat(push["computedAt"]).timestamp()
-        self.pushes.append((received, cents(push["kpis"]["totalAr"]), push["seq"], computed))
+PROCESSES = {"small": 1, "full": 4}
+"""Client processes the dashboards are spread over (`bench.dashboard_clients`)."""
 
 
 async def spendable_lines(conn: asyncpg.Connection, tenant_id: int, count: int) -> Tenant:
@@ -126,11 +106,10 @@ async def phase_dashboard(
     tenant = await spendable_lines(conn, tenant_id, commands)
     token = tenant.token()
     start_ar, _ = await queried_total(api, token)
-    sockets = [Socket() for _ in range(clients)]
-    subs = [Subscriber(ws_url(api), DASHBOARD, {}, s.on_data) for s in sockets]
+    processes = ClientProcesses(ws_url(api), DASHBOARD, token, clients, PROCESSES[scale])
     ids: list[int] = []
     try:
-        await start_all(subs, {"authorization": f"Bearer {token}"}, PARALLEL_HANDSHAKES)
+        await processes.ready()
         async with direct_submitter(stack.dsn, tenant, stack.queue) as submit:
 
             async def fire(n: int, due: float) -> None:
@@ -141,14 +120,11 @@ async def phase_dashboard(
             sent_seconds = await paced(rate, commands, fire)
         outcome = await wait_final(conn, tenant_id, commands, 120, stack.check_alive)
         end_ar = start_ar - outcome.applied
-        deadline = time.monotonic() + DELIVERY_SECONDS
-        while any(not s.pushes or s.pushes[-1][1] != end_ar for s in sockets):
-            if time.monotonic() > deadline:
-                raise BenchError("dashboard: not every socket got the final push")
-            await asyncio.sleep(0.05)
+        sockets, errors = await processes.finish(end_ar, DELIVERY_SECONDS)
     finally:
-        await close_all(subs)
-    errors = [e for s in subs for e in s.errors]
+        processes.close()
+    if any(not s.pushes or s.pushes[-1][1] != end_ar for s in sockets):
+        raise BenchError("dashboard: not every socket got the final push")
     if errors:
         raise BenchError(f"dashboard sockets: {errors[:3]}")
     if outcome.rejected:
