@@ -41,7 +41,7 @@ RATE = {"small": 50.0, "full": 200.0}
 SECONDS = {"small": 3.0, "full": 10.0}
 TARGET_MS = 300.0
 DELIVERY_SECONDS = 30.0
-PROCESSES = {"small": 1, "full": 4}
+PROCESSES = {"small": 1, "full": 1}
 """Client processes the dashboards are spread over (`bench.dashboard_clients`)."""
 
 
