@@ -18,6 +18,7 @@ Valid while the day and the tenant's reporting settings stay what they were: els
 
 import json
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any
 
 from sqlalchemy import text
@@ -87,6 +88,13 @@ async def current_snapshot(session: AsyncSession) -> str:
     return str((await session.execute(CURRENT_SNAPSHOT)).scalar_one())
 
 
+SIGNED_AGING_WIDTH = 8
+"""Columns of `aging_change_sql`: the sign, then `aging_sql`'s seven."""
+ACTIVITY_WIDTH = 5
+"""Columns of `activity_sql`: charges, payments, contractual, write-offs, adjustments."""
+SUMMARY_SUMS = 5
+"""Columns of `summary_sql` after its keys: gross, reversed, memo, entries, reversals."""
+
 SummaryWanted = tuple[tuple[str, ...], str]
 """(entry kinds, grouping) of one summary to bring forward."""
 
@@ -102,11 +110,16 @@ def changes_sql(basis: Basis, group_by: GroupBy, summaries: list[SummaryWanted])
     """One statement, one round trip and one plan: the aging change (`:thresholds`), the KPIs'
     aging change (`:kpi_thresholds`) and activity sums, and each summary's changed groups."""
     parts = [
-        _rows_of(aging_change_sql(basis, group_by), 8),
-        _rows_of(aging_change_sql(Basis.DATE_OF_SERVICE, GroupBy.NONE, ":kpi_thresholds"), 8),
-        _rows_of(f"WITH {CHANGED} {activity_sql('changed')}", 5),
+        _rows_of(aging_change_sql(basis, group_by), SIGNED_AGING_WIDTH),
+        _rows_of(
+            aging_change_sql(Basis.DATE_OF_SERVICE, GroupBy.NONE, ":kpi_thresholds"),
+            SIGNED_AGING_WIDTH,
+        ),
+        _rows_of(f"WITH {CHANGED} {activity_sql('changed')}", ACTIVITY_WIDTH),
         *(
-            _rows_of(f"WITH {CHANGED} {summary_sql(kinds, by, 'changed')}", len(KEYS[by]) + 5)
+            _rows_of(
+                f"WITH {CHANGED} {summary_sql(kinds, by, 'changed')}", len(KEYS[by]) + SUMMARY_SUMS
+            )
             for kinds, by in summaries
         ),
     ]
@@ -163,6 +176,14 @@ def _signed(rows: list[list[Any]], sign: int) -> list[list[Any]]:
     return [row[1:] for row in rows if row[0] == sign]
 
 
+def _add_changes(
+    groups: dict[Any, AgingRow], total: AgingRow, changes: list[list[Any]], size: int
+) -> None:
+    """Take the touched visits out as they were (sign -1) and add them back as they are (1)."""
+    for sign in (-1, 1):
+        add_rows(groups, total, _signed(changes, sign), size, sign)
+
+
 def aging_with(report: AgingReport, changes: list[list[Any]]) -> AgingReport:
     """`report` with the touched visits taken out as they were and added back as they are
     (rows of payers left with no visit dropped; PAYER rows still to be put in name order)."""
@@ -170,9 +191,7 @@ def aging_with(report: AgingReport, changes: list[list[Any]]) -> AgingReport:
         return report
     groups = {(r.payer_id, _class(r)): _copy(r) for r in report.rows}
     total = _copy(report.total)
-    size = len(report.buckets)
-    add_rows(groups, total, _signed(changes, -1), size, -1)
-    add_rows(groups, total, _signed(changes, 1), size, 1)
+    _add_changes(groups, total, changes, len(report.buckets))
     if report.group_by is GroupBy.NONE:
         return replace(report, rows=[total], total=total)
     rows = list(groups.values())
@@ -184,8 +203,7 @@ def aging_with(report: AgingReport, changes: list[list[Any]]) -> AgingReport:
 def kpis_with(kpis: Kpis, aging_changes: list[list[Any]], activity: list[Any]) -> Kpis:
     """`kpis` with the KPIs' aging changes (buckets 0-90, 91-120, 121+) and activity sums."""
     change = AgingRow(None, None, [Amount() for _ in range(3)])
-    add_rows({}, change, _signed(aging_changes, -1), 3, -1)
-    add_rows({}, change, _signed(aging_changes, 1), 3, 1)
+    _add_changes({}, change, aging_changes, 3)
     charges, payments, contractual, write_offs, adjustments = activity
     _, over_90, over_120 = change.buckets
     return replace(
@@ -204,7 +222,7 @@ def kpis_with(kpis: Kpis, aging_changes: list[list[Any]], activity: list[Any]) -
 
 
 def binds_since(
-    tenant_id: int, since: str, settings: ReportingSettings, first: Any, today: Any
+    tenant_id: int, since: str, settings: ReportingSettings, first: date, today: date
 ) -> dict[str, Any]:
     """The binds the statements above take: tenant, snapshot, today's cutoff, the period."""
     return {
