@@ -15,6 +15,7 @@ from api.pubsub import Broadcaster
 from api.read_snapshot import snapshot_sessions
 from arledger.config import Settings
 from domain.db import Scope, SessionFactory, scoped
+from domain.direct_uow import DirectUnitOfWork
 from domain.uow import Publish, UnitOfWork, publish_nowhere
 
 
@@ -61,9 +62,17 @@ class Context:
         id and the caller's scopes recorded on what they write. Only after authentication."""
         if self._sessions is None:
             assert self.principal is not None, "sessions before authentication"
-            scope = Scope(self.principal.tenant_id, self.request_id, self.principal.scopes)
-            self._sessions = scoped(self.services.session_factory, scope)
+            self._sessions = scoped(self.services.session_factory, self._scope())
         return snapshot_sessions(self._sessions)  # a query reads one snapshot throughout
+
+    def direct_uow(self) -> DirectUnitOfWork:
+        """A unit of work on the driver's connection (see `domain.direct_uow`), in the
+        caller's tenant, for a service written against `Transactional`."""
+        return DirectUnitOfWork(self.services.session_factory.kw["bind"], self._scope())
+
+    def _scope(self) -> Scope:
+        assert self.principal is not None, "a tenant's work before authentication"
+        return Scope(self.principal.tenant_id, self.request_id, self.principal.scopes)
 
     def uow(self) -> UnitOfWork:
         """A unit of work in the caller's tenant that publishes what it recorded on commit."""

@@ -7,13 +7,14 @@ successful commit and are dropped on rollback.
 
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.db import SessionFactory
 from domain.events import Event
+from domain.ledger.sql_rows import driver_connection
 
 Publish = Callable[[Sequence[Event]], Awaitable[None]]
 AfterCommit = Callable[[], Awaitable[None]]
@@ -59,6 +60,11 @@ class UnitOfWork:
             self._session = None
             self._events.clear()
             self._after.clear()
+
+    async def driver(self) -> Any:
+        """The asyncpg connection under this unit of work's transaction (begun, tenant scope
+        set), for services that write through the driver (see `domain.direct_uow`)."""
+        return await driver_connection(self.session)
 
     def record(self, *events: Event) -> None:
         """Announce these events once the transaction commits."""

@@ -9,6 +9,7 @@ from api.enums import CommandStatus
 from api.ids import encode_id
 from api.types import Node, UserError
 from domain import models
+from domain.commands.store import StoredCommand
 
 
 @strawberry.type
@@ -21,7 +22,7 @@ class Command(Node):
     finished_at: datetime | None
 
     @classmethod
-    def from_row(cls, row: models.Command) -> Self:
+    def from_row(cls, row: models.Command | StoredCommand) -> Self:
         return cls(
             id=strawberry.ID(encode_id("Command", row.id)),
             kind=row.kind,

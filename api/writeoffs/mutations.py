@@ -10,7 +10,6 @@ from api.ids import decode_id
 from api.scalars import Money
 from api.types import denied, user_errors
 from domain.errors import DomainError
-from domain.uow import UnitOfWork
 from domain.writeoffs import service as writeoff_service
 from domain.writeoffs.rules import parse_writeoff
 
@@ -48,7 +47,7 @@ class WriteOffMutation:
                 input.reason.value,
                 input.note,
             )
-            async with UnitOfWork(info.context.sessions) as uow:
+            async with info.context.direct_uow() as uow:
                 command = await writeoff_service.submit_writeoff(
                     uow,
                     tenant_id=principal.tenant_id,

@@ -4,6 +4,7 @@ idempotency key, and swept back onto the queue when their broker message may be 
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,34 @@ from domain.models import Command
 from domain.uow import UnitOfWork
 
 Enqueue = Callable[[int], Awaitable[None]]
+STORED_COLUMNS = (
+    "id",
+    "kind",
+    "status",
+    "error_code",
+    "error_message",
+    "created_at",
+    "finished_at",
+    "fingerprint",
+)
+
+
+@dataclass(frozen=True)
+class StoredCommand:
+    """A command as stored: what a submission answers with."""
+
+    id: int
+    kind: str
+    status: str
+    error_code: str | None
+    error_message: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    fingerprint: str
+
+    @classmethod
+    def of(cls, row: Any) -> "StoredCommand":
+        return cls(*(row[c] for c in STORED_COLUMNS))
 
 
 def fingerprint(kind: str, payload: dict[str, Any]) -> str:
