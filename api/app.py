@@ -102,7 +102,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        engine = make_engine(settings.api_database_url, pool_size=settings.db_pool_size)
+        engine = make_engine(
+            settings.api_database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
         sessions = make_session_factory(engine)
         broadcaster = Broadcaster.for_this_process(settings.redis_url, settings.channel_prefix)
         await broadcaster.start()

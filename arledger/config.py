@@ -61,7 +61,13 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(default=60.0, ge=0.0, le=3600.0)
     """How long an API process trusts a verified token and a resolved tenant slug without
     checking again (0: no cache). A token is never trusted past its `exp`."""
-    db_pool_size: int = 10
+    db_pool_size: int = Field(default=20, ge=1, le=500)
+    """PostgreSQL connections each API process keeps open."""
+    db_max_overflow: int = Field(default=0, ge=0, le=500)
+    """Connections an API process may open beyond `db_pool_size` for a burst, each closed as
+    soon as it is returned. 0: a request beyond the pool waits for a pooled connection, which
+    costs far less than opening one (TLS negotiation, authentication, asyncpg's type
+    introspection) and keeps the database's own concurrency bounded."""
     api_workers: int = Field(default=0, ge=0, le=256)
     """Processes `arledger api` runs (`--workers` overrides it); 0: one per CPU."""
     log_level: str = "INFO"

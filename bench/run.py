@@ -242,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             apply_batch_wait_seconds=settings.apply_batch_wait_seconds,
             bulk_chunk_size=settings.bulk_chunk_size,
             db_pool_size=settings.db_pool_size,
+            db_max_overflow=settings.db_max_overflow,
         )
         asyncio.run(_phases(stack, scale, phases, tool, results, args.api_workers))
     except (BenchError, DevStackError) as exc:

@@ -37,15 +37,24 @@ class Scope:
     scopes: frozenset[str] = frozenset()
 
 
-def make_engine(database_url: str, pool_size: int = 10, recycle_seconds: int = 600) -> AsyncEngine:
-    """An asyncpg engine with a bounded pool.
+def make_engine(
+    database_url: str,
+    pool_size: int = 10,
+    recycle_seconds: int = 600,
+    max_overflow: int | None = None,
+) -> AsyncEngine:
+    """An asyncpg engine with a bounded pool: `pool_size` kept, `max_overflow` (default: as
+    many again) opened for a burst and closed as soon as they are returned.
 
     No pre-ping (it costs a round trip per checkout): a connection broken by a server restart
     fails its statement, is invalidated, and the next checkout gets a fresh one; connections
     are also recycled every `recycle_seconds`.
     """
     return create_async_engine(
-        database_url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=recycle_seconds
+        database_url,
+        pool_size=pool_size,
+        max_overflow=pool_size if max_overflow is None else max_overflow,
+        pool_recycle=recycle_seconds,
     )
 
 
