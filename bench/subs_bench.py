@@ -3,8 +3,8 @@ balance, then a steady rate of one-line write-offs spread evenly over the accoun
 API's `writeOff` mutation, and (to separate the pipeline from the API's CPU) stored directly
 and enqueued with the API's Enqueuer.
 
-Latency = websocket receipt - the command's `finished_at` (the applying transaction's
-`now()`, i.e. its start: a touch earlier than its commit), and receipt - the time the
+Latency = websocket receipt - the command's `finished_at` (the applying transaction's last
+statement, `clock_timestamp()` just before its commit), and receipt - the time the
 write-off was due to be sent. The ceiling is the bare app's `tick` relay at the same rate and
 fan-out: Redis publish → one pattern subscriber → websocket.
 """
