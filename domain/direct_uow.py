@@ -9,23 +9,22 @@ per-statement bookkeeping.
 - `COMMIT` is the third; after-commit actions run only after it, as in `UnitOfWork`.
 
 The connection comes from the engine's pool. The pool does not know about the transaction
-begun here, so this class always ends it: ROLLBACK when the block ends without a commit or
-with a `DomainError` (raised between statements, the connection is idle), and the connection
-is invalidated (closed, never reused) when anything else interrupted it, a cancelled request
-included, since it may be mid-statement.
+begun here, so this class always ends it: ROLLBACK when the block ends without a commit, with
+a `DomainError` (raised between statements) or with an error the server reported (the protocol
+is in step: the connection is idle in a failed transaction); and the connection is invalidated
+(closed, never reused) when anything else interrupted it, a cancelled request included, since
+it may be mid-statement.
 """
 
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-import structlog
+from asyncpg import PostgresError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.db import Scope
 from domain.errors import DomainError
 from domain.uow import AfterCommit
-
-log = structlog.get_logger(__name__)
 
 
 class Transactional(Protocol):
@@ -110,7 +109,7 @@ class DirectUnitOfWork:
         self._after.clear()
         if not self._open:
             await self._release()
-        elif exc_type is None or issubclass(exc_type, DomainError):
+        elif exc_type is None or issubclass(exc_type, DomainError | PostgresError):
             self._open = False
             try:
                 await self._driver.execute("ROLLBACK")

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from asyncpg import DivisionByZeroError
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -139,6 +140,24 @@ async def test_a_refusal_rolls_back_and_the_connection_is_reused(api_engine, ses
         await uow.commit()
     assert (command.status, await _commands(sessions, world)) == ("PENDING", 1)
     assert not again.is_in_transaction()
+
+
+async def test_an_error_the_server_reports_rolls_back_and_keeps_the_connection(
+    api_engine, sessions
+) -> None:
+    # given a write-off stored but not committed
+    world = await make_world(sessions, [1000])
+    with pytest.raises(DivisionByZeroError):
+        async with DirectUnitOfWork(api_engine, Scope(world.tenant_id)) as uow:
+            first = await uow.driver()
+            await _submit(uow, world, "failed")
+            # when a later statement fails on the server
+            await first.fetchval("SELECT 1 / 0")
+    # then the transaction is rolled back, and the connection comes back to the pool idle
+    assert not first.is_in_transaction()
+    assert await _commands(sessions, world) == 0
+    async with DirectUnitOfWork(api_engine, Scope(world.tenant_id)) as uow:
+        assert await uow.driver() is first
 
 
 async def test_an_unexpected_error_discards_the_connection(api_engine, sessions) -> None:
