@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from asyncpg import DivisionByZeroError
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from arledger.config import Settings
@@ -193,3 +193,47 @@ async def test_a_retry_after_the_reason_is_disabled_answers_with_the_first_comma
     assert retried["userErrors"] == []
     assert fresh["data"]["writeOff"]["userErrors"][0]["code"] == "REASON_DISABLED"
     assert await _commands(sessions, world) == 1
+
+
+async def test_the_same_key_committed_while_waiting_answers_with_that_command(
+    settings: Settings, sessions
+) -> None:
+    # given two API connections, and a write-off stored under key k on the first, not committed
+    world = await make_world(sessions, [1000])
+    engine = create_async_engine(settings.api_database_url, pool_size=2, max_overflow=0)
+    try:
+        async with DirectUnitOfWork(engine, Scope(world.tenant_id)) as first:
+            stored, _ = await _submit(first, world, "k")
+            # when the second submits the same request under k (its insert waits for the first)
+            second = asyncio.create_task(_submit_and_commit(engine, world, "k"))
+            await _until_waiting_for_a_transaction(sessions)
+            await first.commit()
+        answer, enqueued = await asyncio.wait_for(second, 10)
+    finally:
+        await engine.dispose()
+    # then the second answers with the first's command (read after its statement saw none), sends
+    # no wake-up of its own, and one command is stored
+    assert (answer.id, answer.status, enqueued) == (stored.id, "PENDING", [])
+    assert await _commands(sessions, world) == 1
+
+
+async def _submit_and_commit(engine: AsyncEngine, world: World, key: str) -> Any:
+    async with DirectUnitOfWork(engine, Scope(world.tenant_id)) as uow:
+        answer = await _submit(uow, world, key)
+        await uow.commit()
+    return answer
+
+
+async def _until_waiting_for_a_transaction(sessions: SessionFactory) -> None:
+    for _ in range(500):
+        async with sessions() as session:
+            waiting = await session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND wait_event = 'transactionid'"
+                )
+            )
+        if waiting:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the second submission never waited for the first")
