@@ -81,9 +81,9 @@ async def insert_rows(
     session: AsyncSession, table: str, columns: dict[str, str], rows: list[dict[str, Any]]
 ) -> None:
     """`insert_columns` for rows given as dicts (a missing key is NULL)."""
-    await insert_columns(
-        session, table, columns, [tuple(row.get(name) for name in columns) for row in rows]
-    )
+    if rows:
+        values = [[row.get(name) for row in rows] for name in columns]
+        await _insert_arrays(session, table, columns, values)
 
 
 async def insert_columns(
@@ -99,8 +99,14 @@ async def insert_columns(
     role it applies to (the API's `arledger_api`). A column of an array type (`"TEXT[]"`)
     travels as array literals and is cast on the server, since `unnest` would flatten an
     array of arrays."""
-    if not rows:
-        return
+    if rows:
+        await _insert_arrays(session, table, columns, [list(c) for c in zip(*rows, strict=True)])
+
+
+async def _insert_arrays(
+    session: AsyncSession, table: str, columns: dict[str, str], values: list[list[Any]]
+) -> None:
+    """The INSERT of `insert_columns`, given one list of values per column."""
     names = list(columns)
     arrays = [
         f"${k}::{'TEXT' if kind.endswith('[]') else kind}[]"
@@ -110,10 +116,9 @@ async def insert_columns(
         f"u.{name}::{kind}" if kind.endswith("[]") else f"u.{name}"
         for name, kind in columns.items()
     )
-    values = [
-        [array_literal(v) for v in column] if kind.endswith("[]") else list(column)
-        for column, kind in zip(zip(*rows, strict=True), columns.values(), strict=True)
-    ]
+    for k, kind in enumerate(columns.values()):
+        if kind.endswith("[]"):
+            values[k] = [array_literal(v) for v in values[k]]
     raw = await driver_connection(session)
     await raw.execute(
         f"INSERT INTO {table} ({', '.join(names)}) SELECT {picked} "
