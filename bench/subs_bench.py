@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-import httpx
 from redis.asyncio import Redis
 
 from api.enqueue import Enqueuer
@@ -30,6 +29,7 @@ from api.ids import decode_id, encode_id
 from arledger.config import get_settings
 from bench.data import Tenant, finished_at, insert_pending, wait_final
 from bench.http_bench import WRITE_OFF, command_pk, writeoff_input
+from bench.raw_http import RawClient, RawHttpError
 from bench.subs_witness import witness
 from bench.ws import OnData, Subscriber, close_all, start_all
 from workers.app import make_celery
@@ -39,6 +39,7 @@ ACCOUNT_BALANCE = """subscription($id: ID!) {
 TICK = "subscription($channel: String!) { tick(channel: $channel) { channel payload } }"
 PARALLEL_HANDSHAKES = 20
 HTTP_CONNECTIONS = 64
+SUBMIT_ERRORS = (OSError, EOFError, RawHttpError, asyncpg.PostgresError, RuntimeError, KeyError)
 GRACE_SECONDS = 5.0
 DELIVERY_DEADLINE = 30.0
 """How long after the last command is final every expected event may still arrive."""
@@ -126,21 +127,18 @@ Submit = Callable[[int, int], Coroutine[Any, Any, int | None]]  # (n, line id) -
 @contextlib.asynccontextmanager
 async def http_submitter(base: str, tenant: Tenant) -> AsyncIterator[Submit]:
     """Write-offs through the API's `writeOff` mutation (what a client does), over up to
-    `HTTP_CONNECTIONS` keep-alive connections: one client each, handed out by a queue.
+    `HTTP_CONNECTIONS` keep-alive connections handed out by a queue.
 
-    One client with a pool of 64 queued the rest of the due requests inside httpcore, whose
-    pool scans every waiting request each time a connection frees: with the API a little
-    behind, that scan took the bench's whole core and throttled the sending to ~35/s.
+    The clients are `bench.raw_http`'s, not httpx: they share the two cores with the API, and
+    httpx's cost there was the bench's, not the system's. (One httpx client with a pool of 64
+    was worse still: the due requests queued inside httpcore, whose pool scans every waiting
+    request each time a connection frees, and that scan took the bench's whole core and
+    capped the sending at ~35/s.)
     """
     headers = {"Authorization": f"Bearer {tenant.token()}"}
     key = secrets.token_hex(4)
-    free: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
-    clients = [
-        httpx.AsyncClient(
-            base_url=base, timeout=60, trust_env=False, limits=httpx.Limits(max_connections=1)
-        )
-        for _ in range(HTTP_CONNECTIONS)
-    ]
+    free: asyncio.Queue[RawClient] = asyncio.Queue()
+    clients = [RawClient(base, headers) for _ in range(HTTP_CONNECTIONS)]
     for client in clients:
         free.put_nowait(client)
 
@@ -148,16 +146,18 @@ async def http_submitter(base: str, tenant: Tenant) -> AsyncIterator[Submit]:
         body = {"query": WRITE_OFF, "variables": writeoff_input(f"sub-{key}-{n}", line_id, 1)}
         client = await free.get()
         try:
-            response = await client.post("/graphql", json=body, headers=headers)
+            answer = await client.post_json("/graphql", body)
+        except BaseException:
+            await client.close()  # a half-read answer must not be read as the next one's
+            raise
         finally:
             free.put_nowait(client)
-        response.raise_for_status()
-        return command_pk(response.json(), "writeOff")
+        return command_pk(answer, "writeOff")
 
     try:
         yield submit
     finally:
-        await asyncio.gather(*(c.aclose() for c in clients))
+        await asyncio.gather(*(c.close() for c in clients))
 
 
 @contextlib.asynccontextmanager
@@ -230,7 +230,14 @@ async def subscription_latency(
             pk = await submit(n, first_line[account])
             if pk is not None:
                 due[pk], account_of[pk] = due_at, account
-        except (httpx.HTTPError, asyncpg.PostgresError, RuntimeError, KeyError) as exc:
+        except (
+            OSError,
+            EOFError,
+            RawHttpError,
+            asyncpg.PostgresError,
+            RuntimeError,
+            KeyError,
+        ) as exc:
             run.errors.append(f"write-off {n}: {exc!r}"[:300])
 
     async with contextlib.AsyncExitStack() as stack:
