@@ -19,6 +19,8 @@ from domain.models import Tenant
 
 _NAME_TENANT = text("SELECT set_config('arledger.tenant_slug', :slug, true)")
 CACHE_ENTRIES = 4096
+NS = 1_000_000_000
+"""Nanoseconds in a second: the caches keep whole nanoseconds."""
 """Most verified tokens (and, apart, tenant slugs) one process remembers."""
 K = TypeVar("K")
 V = TypeVar("V")
@@ -47,12 +49,14 @@ class AuthError(Exception):
 
 
 class Expiring(Generic[K, V]):
-    """A bounded map whose entries expire at their own time (the oldest goes when full)."""
+    """A bounded map whose entries expire at their own time (the oldest goes when full).
 
-    def __init__(self, clock: Callable[[], float], max_entries: int = CACHE_ENTRIES) -> None:
+    Times are whole nanoseconds of `clock` (by default `time.time_ns`), compared exactly."""
+
+    def __init__(self, clock: Callable[[], int], max_entries: int = CACHE_ENTRIES) -> None:
         self._clock = clock
         self._max = max_entries
-        self._entries: OrderedDict[K, tuple[V, float]] = OrderedDict()
+        self._entries: OrderedDict[K, tuple[V, int]] = OrderedDict()
 
     def get(self, key: K) -> V | None:
         entry = self._entries.get(key)
@@ -63,9 +67,9 @@ class Expiring(Generic[K, V]):
             return None
         return entry[0]
 
-    def put(self, key: K, value: V, until_epoch: float) -> None:
-        """Remember `value` until `until_epoch` (the clock's seconds, not money)."""
-        self._entries[key] = (value, until_epoch)
+    def put(self, key: K, value: V, until_ns: int) -> None:
+        """Remember `value` until the clock reads `until_ns`."""
+        self._entries[key] = (value, until_ns)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
@@ -84,13 +88,13 @@ class Authenticator:
         self,
         settings: Settings,
         session_factory: SessionFactory,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], int] = time.time_ns,
     ) -> None:
         self._verifier = TokenVerifier(settings)
         self._sessions = session_factory
         self._clock = clock
-        self._ttl = settings.auth_cache_seconds
-        self._leeway = settings.jwt_leeway_seconds
+        self._ttl_ns = round(settings.auth_cache_seconds * NS)
+        self._leeway_ns = round(settings.jwt_leeway_seconds * NS)
         self._claims: Expiring[bytes, Claims] = Expiring(clock)
         self._tenants: Expiring[str, int] = Expiring(clock)
 
@@ -111,10 +115,10 @@ class Authenticator:
             claims = await self._verifier.verify(token)
         except TokenError as error:
             raise AuthError(error.code, error.message) from error
-        if self._ttl > 0:
-            until = self._clock() + self._ttl
+        if self._ttl_ns > 0:
+            until = self._clock() + self._ttl_ns
             if claims.expires_at is not None:
-                until = min(until, claims.expires_at + self._leeway)
+                until = min(until, round(claims.expires_at * NS) + self._leeway_ns)
             self._claims.put(key, claims, until)
         return claims
 
@@ -132,8 +136,8 @@ class Authenticator:
             ) from error
         if found is None:
             raise AuthError("UNKNOWN_TENANT", "The token's tenant is unknown.")
-        if self._ttl > 0:
-            self._tenants.put(slug, found, self._clock() + self._ttl)
+        if self._ttl_ns > 0:
+            self._tenants.put(slug, found, self._clock() + self._ttl_ns)
         return found
 
 

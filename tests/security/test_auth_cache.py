@@ -16,13 +16,13 @@ from tests.support.factories import make_world
 
 
 class Clock:
-    """Epoch seconds that move only when told."""
+    """Epoch seconds (`now`) that move only when told, read in nanoseconds as `time.time_ns`."""
 
     def __init__(self) -> None:
         self.now = time.time()
 
-    def __call__(self) -> float:
-        return self.now
+    def __call__(self) -> int:
+        return round(self.now * 1_000_000_000)
 
 
 async def rename(sessions: SessionFactory, tenant_id: int, slug: str) -> None:
