@@ -58,6 +58,17 @@ def make_engine(
     )
 
 
+async def driver_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session's transaction (begun, tenant scope set).
+
+    For tens of thousands of rows SQLAlchemy's parameter and result handling costs more than
+    the statements themselves, so the bulk helpers (`domain.ledger.sql_rows`) talk to the
+    driver directly, as do services written for `domain.direct_uow.Transactional`."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
+
+
 def make_session_factory(engine: AsyncEngine) -> SessionFactory:
     """Sessions that never expire loaded state on commit (we read after commit)."""
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)

@@ -12,9 +12,8 @@ from typing import Any, Self
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.db import SessionFactory
+from domain.db import SessionFactory, driver_connection
 from domain.events import Event
-from domain.ledger.sql_rows import driver_connection
 
 Publish = Callable[[Sequence[Event]], Awaitable[None]]
 AfterCommit = Callable[[], Awaitable[None]]

@@ -8,6 +8,8 @@ from sqlalchemy import BigInteger, ColumnElement, any_, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.db import driver_connection
+
 ENTRY_COLUMNS = {
     "id": "BIGINT",
     "tenant_id": "BIGINT",
@@ -56,16 +58,6 @@ def among(column: Any, ids: Iterable[int]) -> ColumnElement[bool]:
     statement for every size.
     """
     return column == any_(bindparam(None, list(ids), type_=ARRAY(BigInteger)))
-
-
-async def driver_connection(session: AsyncSession) -> Any:
-    """The asyncpg connection under the session's transaction (begun, tenant scope set).
-
-    For tens of thousands of rows SQLAlchemy's parameter and result handling costs more than
-    the statements themselves, so the bulk helpers here talk to the driver directly."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    return raw.driver_connection
 
 
 async def next_ids(session: AsyncSession, sequence: str, count: int) -> list[int]:

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.ledger.sql_rows import driver_connection
+from domain.db import driver_connection
 from domain.remittances.matching import LedgerLine, LedgerVisit, PriorClaim
 from domain.remittances.models import RemittanceClaim
 from domain.remittances.parsed import Claim
