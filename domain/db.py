@@ -66,7 +66,12 @@ async def driver_connection(session: AsyncSession) -> Any:
     driver directly, as do services written for `domain.direct_uow.Transactional`."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
-    return raw.driver_connection
+    driver: Any = raw.driver_connection
+    if not driver.is_in_transaction():
+        # SQLAlchemy's asyncpg adapter sends BEGIN lazily, with the first statement it runs
+        # itself; without this, the driver's statements would each commit on their own
+        await connection.exec_driver_sql("SELECT 1")
+    return driver
 
 
 def make_session_factory(engine: AsyncEngine) -> SessionFactory:

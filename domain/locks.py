@@ -9,6 +9,7 @@ bulk job row on its own, never with balance rows. Every balance read that feeds 
 made here, under the lock.
 """
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from domain.bulk.models import BulkJob
+from domain.db import driver_connection
 from domain.ledger.sql_rows import among
 from domain.models import (
     Account,
@@ -100,24 +102,42 @@ class LockedBalances:
 BULK_COMMAND_KINDS = ("BULK_PLAN", "BULK_CHUNK")
 
 
+@dataclass(frozen=True)
+class ClaimedCommand:
+    """A PENDING command this transaction holds (row-locked): what applying it needs."""
+
+    id: int
+    tenant_id: int
+    kind: str
+    payload: dict[str, Any]
+    actor: str
+    request_id: str | None
+    scopes: list[str] | None
+
+
+_CLAIM = """SELECT id, tenant_id, kind, payload::text, actor, request_id, scopes FROM commands
+WHERE status = 'PENDING' AND (kind = ANY($2::text[])) = $3 {only}
+ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"""
+
+
 async def claim_pending_commands(
     session: AsyncSession, *, limit: int, ids: list[int] | None = None, bulk: bool = False
-) -> list[Command]:
+) -> list[ClaimedCommand]:
     """Lock up to `limit` PENDING commands, oldest first, skipping any another worker holds.
 
     Final commands and commands being applied elsewhere are never returned: this is what makes
     a redelivered task a no-op. A bulk job's planning and chunks are claimed only when `bulk`
-    (each by its own task), never by the batched drain.
+    (each by its own task), never by the batched drain. Plain rows through the driver: a batch
+    of ORM objects cost more than the statement.
     """
-    query = select(Command).where(Command.status == "PENDING")
+    raw = await driver_connection(session)
+    args: list[Any] = [limit, list(BULK_COMMAND_KINDS), bulk]
     if ids is not None:
-        query = query.where(Command.id.in_(ids))
-    kind_is_bulk = Command.kind.in_(BULK_COMMAND_KINDS)
-    query = query.where(kind_is_bulk if bulk else ~kind_is_bulk)
-    result = await session.scalars(
-        query.order_by(Command.id).limit(limit).with_for_update(skip_locked=True)
+        args.append(ids)
+    rows = await raw.fetch(
+        _CLAIM.format(only="AND id = ANY($4::bigint[])" if ids is not None else ""), *args
     )
-    return list(result.all())
+    return [ClaimedCommand(r[0], r[1], r[2], json.loads(r[3]), *r[4:]) for r in rows]
 
 
 def stale_pending_commands(cutoff: datetime, limit: int) -> Select[int]:

@@ -286,7 +286,7 @@ class Command(Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "idempotency_key"),
         CheckConstraint(_in("status", COMMAND_STATUSES), name="status"),
-        Index("ix_commands_pending", "enqueued_at", postgresql_where=text("status = 'PENDING'")),
+        Index("ix_commands_pending", "id", postgresql_where=text("status = 'PENDING'")),
         Index(
             "ix_commands_unpublished",
             "finished_at",

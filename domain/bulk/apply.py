@@ -16,7 +16,12 @@ from domain.bulk.models import BulkJob, BulkJobItem
 from domain.bulk.plan import EnqueueMany, plan_job
 from domain.bulk.service import progress
 from domain.ledger.sql_rows import update_rows
-from domain.locks import advance_bulk_job, claim_pending_commands, lock_bulk_job
+from domain.locks import (
+    ClaimedCommand,
+    advance_bulk_job,
+    claim_pending_commands,
+    lock_bulk_job,
+)
 from domain.models import Command
 from domain.tenants.policy import load_policy
 from domain.uow import UnitOfWork
@@ -48,7 +53,7 @@ async def apply_bulk_command(
     return command.kind
 
 
-async def apply_chunk(uow: UnitOfWork, command: Command) -> None:
+async def apply_chunk(uow: UnitOfWork, command: ClaimedCommand) -> None:
     """Apply the chunk's PENDING rows; a cancelled or failed job's rows are not attempted."""
     job_id, chunk_no = command.payload["job"], command.payload["chunk"]
     job = (

@@ -14,7 +14,7 @@ from domain.bulk.appliers import finish_job
 from domain.bulk.models import BulkJob, BulkJobItem
 from domain.bulk.service import progress
 from domain.commands.store import fingerprint
-from domain.locks import lock_bulk_job
+from domain.locks import ClaimedCommand, lock_bulk_job
 from domain.models import Command, LedgerEntry
 from domain.remittances.models import RemittanceClaim
 from domain.transactions.service import tenant_today
@@ -33,7 +33,7 @@ ITEM_COLUMNS = (
 
 
 async def plan_job(
-    uow: UnitOfWork, command: Command, chunk_size: int, enqueue_chunks: EnqueueMany
+    uow: UnitOfWork, command: ClaimedCommand, chunk_size: int, enqueue_chunks: EnqueueMany
 ) -> None:
     """Write the job's items and chunk commands and start it (a no-op unless QUEUED)."""
     job = await lock_bulk_job(uow.session, command.tenant_id, command.payload["job"])
@@ -174,7 +174,7 @@ async def _insert_items(
     await uow.session.execute(insert(BulkJobItem).from_select(target, final))
 
 
-async def _chunk_commands(uow: UnitOfWork, job: BulkJob, planning: Command) -> list[int]:
+async def _chunk_commands(uow: UnitOfWork, job: BulkJob, planning: ClaimedCommand) -> list[int]:
     """One PENDING command per chunk, naming the accounts it touches; their ids in order.
 
     Chunks carry the submitting request's id and scopes, so their audit rows record them."""

@@ -18,12 +18,12 @@ from domain.events import CommandFinished
 from domain.ledger.batch import LedgerBatch, Posting
 from domain.ledger.sql_rows import AUDIT_COLUMNS, insert_rows, update_rows
 from domain.locks import (
+    ClaimedCommand,
     LockedBalances,
     claim_pending_commands,
     lock_lines,
     read_entries_under_lock,
 )
-from domain.models import Command
 from domain.reversals.rules import ReversalRequest, decide_reversal
 from domain.tenants.policy import TenantPolicy, load_policy
 from domain.transactions.rules import PostingRequest, VoidRequest, decide_posting, decide_void
@@ -31,63 +31,49 @@ from domain.transactions.status import settle_posting, settle_void
 from domain.uow import UnitOfWork
 from domain.writeoffs.rules import WriteOffRequest, decide_writeoff
 
-Settle = Callable[[AsyncSession, Command, str, str | None, str | None], Awaitable[None]]
+Settle = Callable[[AsyncSession, ClaimedCommand, str, str | None, str | None], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class Handler:
-    """How one kind of command names the rows it touches and decides its postings."""
+    """How one kind of command reads its payload, names the rows it touches and decides its
+    postings (the payload is parsed once, by `parse`)."""
 
-    line_ids: Callable[[dict[str, Any]], list[int]]
-    decide: Callable[[TenantPolicy, LockedBalances, dict[str, Any]], list[Posting]]
-    entry_ids: Callable[[dict[str, Any]], list[int]] = lambda payload: []
-    settle: (
-        Callable[[AsyncSession, Command, str, str | None, str | None], Awaitable[None]] | None
-    ) = None
+    parse: Callable[[dict[str, Any]], Any]
+    line_ids: Callable[[Any], list[int]]
+    decide: Callable[[TenantPolicy, LockedBalances, Any], list[Posting]]
+    entry_ids: Callable[[Any], list[int]] = lambda request: []
+    settle: Settle | None = None
     """Called with each outcome, in the same transaction (e.g. a transaction's status)."""
 
 
 HANDLERS: dict[str, Handler] = {
-    "WRITEOFF": Handler(
-        line_ids=lambda payload: WriteOffRequest.from_payload(payload).line_ids,
-        decide=lambda policy, locked, payload: decide_writeoff(
-            policy, locked, WriteOffRequest.from_payload(payload)
-        ),
-    ),
+    "WRITEOFF": Handler(WriteOffRequest.from_payload, lambda r: r.line_ids, decide_writeoff),
     "ADJUSTMENT": Handler(
-        line_ids=lambda payload: list(AdjustmentRequest.from_payload(payload).line_ids),
-        decide=lambda policy, locked, payload: decide_adjustment(
-            policy, locked, AdjustmentRequest.from_payload(payload)
-        ),
+        AdjustmentRequest.from_payload, lambda r: list(r.line_ids), decide_adjustment
     ),
     "POST_TRANSACTION": Handler(
-        line_ids=lambda payload: PostingRequest.from_payload(payload).line_ids,
-        decide=lambda policy, locked, payload: decide_posting(
-            policy, locked, PostingRequest.from_payload(payload)
-        ),
-        settle=settle_posting,
+        PostingRequest.from_payload, lambda r: r.line_ids, decide_posting, settle=settle_posting
     ),
     "VOID_TRANSACTION": Handler(
-        line_ids=lambda payload: list(VoidRequest.from_payload(payload).line_ids),
-        decide=lambda policy, locked, payload: decide_void(
-            policy, locked, VoidRequest.from_payload(payload)
-        ),
-        entry_ids=lambda payload: list(VoidRequest.from_payload(payload).entry_ids),
+        VoidRequest.from_payload,
+        lambda r: list(r.line_ids),
+        decide_void,
+        entry_ids=lambda r: list(r.entry_ids),
         settle=settle_void,
     ),
     "REVERSAL": Handler(
-        line_ids=lambda payload: [ReversalRequest.from_payload(payload).line_id],
-        decide=lambda policy, locked, payload: decide_reversal(
-            policy, locked, ReversalRequest.from_payload(payload)
-        ),
-        entry_ids=lambda payload: [ReversalRequest.from_payload(payload).entry_id],
+        ReversalRequest.from_payload,
+        lambda r: [r.line_id],
+        decide_reversal,
+        entry_ids=lambda r: [r.entry_id],
     ),
 }
 
 
 @dataclass(frozen=True)
 class Outcome:
-    command: Command
+    command: ClaimedCommand
     status: str
     code: str | None = None
     message: str | None = None
@@ -107,7 +93,7 @@ async def apply(uow: UnitOfWork, command_id: int) -> str | None:
     return outcomes[0].status if outcomes else None
 
 
-async def apply_claimed(uow: UnitOfWork, commands: list[Command]) -> list[Outcome]:
+async def apply_claimed(uow: UnitOfWork, commands: list[ClaimedCommand]) -> list[Outcome]:
     """Apply claimed commands, tenant by tenant (tenant id order, then command id order)."""
     outcomes: list[Outcome] = []
     ordered = sorted(commands, key=lambda c: (c.tenant_id, c.id))
@@ -117,17 +103,21 @@ async def apply_claimed(uow: UnitOfWork, commands: list[Command]) -> list[Outcom
     return outcomes
 
 
-async def _apply_tenant(uow: UnitOfWork, tenant_id: int, commands: list[Command]) -> list[Outcome]:
+async def _apply_tenant(
+    uow: UnitOfWork, tenant_id: int, commands: list[ClaimedCommand]
+) -> list[Outcome]:
     policy = await load_policy(uow.session, tenant_id)
-    line_ids = {i for c in commands for i in HANDLERS[c.kind].line_ids(c.payload)}
-    locked = await lock_lines(uow.session, tenant_id, line_ids)
-    entry_ids = [i for c in commands for i in HANDLERS[c.kind].entry_ids(c.payload)]
+    handlers = [HANDLERS[c.kind] for c in commands]
+    requests = [h.parse(c.payload) for h, c in zip(handlers, commands, strict=True)]
+    pairs = list(zip(handlers, requests, strict=True))
+    locked = await lock_lines(uow.session, tenant_id, {i for h, r in pairs for i in h.line_ids(r)})
+    entry_ids = [i for h, r in pairs for i in h.entry_ids(r)]
     await read_entries_under_lock(uow.session, tenant_id, locked, entry_ids)
     batch = LedgerBatch(tenant_id, locked)
     outcomes = []
-    for command in commands:
+    for command, (handler, request) in zip(commands, pairs, strict=True):
         try:
-            postings = HANDLERS[command.kind].decide(policy, locked, command.payload)
+            postings = handler.decide(policy, locked, request)
         except DomainError as error:
             outcomes.append(Outcome(command, "REJECTED", error.code, error.problems[0].message))
             continue

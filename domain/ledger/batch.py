@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.events import AccountChanged, EntryPosted, LineBalance
@@ -23,9 +22,9 @@ from domain.ledger.sql_rows import (
     PAIRED_AUDIT_COLUMNS,
     insert_rows,
     next_ids,
+    update_rows,
 )
 from domain.locks import LockedBalances
-from domain.models import Account, ChargeLine, Visit
 
 
 @dataclass(frozen=True)
@@ -220,46 +219,41 @@ class LedgerBatch:
         }
 
     async def _write_projection(self, session: AsyncSession) -> None:
+        """Every moved line, visit and account: one UPDATE per table (arrays, unnested)."""
         locked = self._locked
         line_ids = sorted(self._lines)
         visit_ids = sorted({locked.lines[i].visit_id for i in line_ids})
         account_ids = sorted({locked.lines[i].account_id for i in line_ids})
-        await _bulk_update(
+        balance = {"balance_cents": "BIGINT"}
+        await update_rows(
             session,
-            ChargeLine,
-            [{"row_id": i, "balance": locked.lines[i].balance_cents} for i in line_ids],
+            "charge_lines",
+            "id",
+            balance,
+            [{"id": i, "balance_cents": locked.lines[i].balance_cents} for i in line_ids],
         )
-        await _bulk_update(
+        await update_rows(
             session,
-            Visit,
-            [{"row_id": i, "balance": locked.visits[i].balance_cents} for i in visit_ids],
+            "visits",
+            "id",
+            balance,
+            [{"id": i, "balance_cents": locked.visits[i].balance_cents} for i in visit_ids],
         )
-        await _bulk_update(
+        await update_rows(
             session,
-            Account,
+            "accounts",
+            "id",
+            {**balance, "version": "BIGINT", "ledger_chain_hash": "BYTEA"},
             [
                 {
-                    "row_id": i,
-                    "balance": locked.accounts[i].balance_cents,
-                    "new_version": locked.accounts[i].version,
-                    "head": locked.accounts[i].ledger_chain_hash,
+                    "id": i,
+                    "balance_cents": locked.accounts[i].balance_cents,
+                    "version": locked.accounts[i].version,
+                    "ledger_chain_hash": locked.accounts[i].ledger_chain_hash,
                 }
                 for i in account_ids
             ],
         )
-
-
-async def _bulk_update(session: AsyncSession, model: type, rows: list[dict[str, Any]]) -> None:
-    """UPDATE balance (and version and chain head, when given) by primary key, one statement."""
-    table = model.__table__  # type: ignore[attr-defined]
-    values: dict[str, Any] = {"balance_cents": bindparam("balance")}
-    if "new_version" in rows[0]:
-        values["version"] = bindparam("new_version")
-    if "head" in rows[0]:
-        values["ledger_chain_hash"] = bindparam("head")
-    await session.execute(
-        update(table).where(table.c.id == bindparam("row_id")).values(values), rows
-    )
 
 
 async def post(

@@ -3,11 +3,16 @@
 from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.models import Command, Transaction
+from domain.locks import ClaimedCommand
+from domain.models import Transaction
 
 
 async def settle_posting(
-    session: AsyncSession, command: Command, status: str, code: str | None, message: str | None
+    session: AsyncSession,
+    command: ClaimedCommand,
+    status: str,
+    code: str | None,
+    message: str | None,
 ) -> None:
     """POSTING → POSTED when applied; back to WORK_IN_PROGRESS, with the reason, when refused."""
     values = (
@@ -19,7 +24,11 @@ async def settle_posting(
 
 
 async def settle_void(
-    session: AsyncSession, command: Command, status: str, code: str | None, message: str | None
+    session: AsyncSession,
+    command: ClaimedCommand,
+    status: str,
+    code: str | None,
+    message: str | None,
 ) -> None:
     """VOIDING → VOIDED when applied; back to POSTED, with the reason, when refused."""
     values = (
@@ -30,7 +39,7 @@ async def settle_void(
     await _move(session, command, "VOIDING", {**values, "last_error_message": message})
 
 
-async def _move(session: AsyncSession, command: Command, current: str, values: dict) -> None:
+async def _move(session: AsyncSession, command: ClaimedCommand, current: str, values: dict) -> None:
     await session.execute(
         update(Transaction)
         .where(Transaction.id == command.payload["txn"], Transaction.status == current)

@@ -3,6 +3,7 @@
 from sqlalchemy import event, select
 
 from domain.commands import apply as applying
+from domain.locks import claim_pending_commands
 from domain.models import ChargeLine, Command
 from domain.uow import UnitOfWork
 from tests.support.factories import make_world, store_pending
@@ -87,3 +88,24 @@ async def test_rules_are_judged_on_the_locked_balance(rollback_sessions) -> None
     async with rollback_sessions() as session:
         row = (await session.execute(select(Command.error_code).where(Command.id == second))).one()
         assert row.error_code == "EXCEEDS_BALANCE"
+
+
+async def test_a_claim_holds_its_commands_until_its_transaction_ends(sessions) -> None:
+    # given a stored write-off, committed
+    world = await make_world(sessions, [500])
+    command_id = await store_pending(sessions, world, "1", "held")
+    # when one transaction claims it and stays open
+    async with UnitOfWork(sessions) as first:
+        claimed = await claim_pending_commands(first.session, limit=10, ids=[command_id])
+        assert [(c.id, c.tenant_id, c.kind) for c in claimed] == [
+            (command_id, world.tenant_id, "WRITEOFF")
+        ]
+        assert claimed[0].payload["reason"] == "charity"
+        # then another transaction, on another connection, skips it
+        async with UnitOfWork(sessions) as second:
+            assert await claim_pending_commands(second.session, limit=10, ids=[command_id]) == []
+        await first.rollback()
+    # and once the first has ended without applying it, it can be claimed again
+    async with UnitOfWork(sessions) as third:
+        again = await claim_pending_commands(third.session, limit=10, ids=[command_id])
+        assert [c.id for c in again] == [command_id]
