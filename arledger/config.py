@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     sweep_after_seconds: float = 5.0
     sweep_interval_seconds: float = 2.0
     visibility_timeout_seconds: int = 30
-    apply_batch_size: int = Field(default=500, ge=1, le=5000)
+    apply_batch_size: int = Field(default=1000, ge=1, le=5000)
     apply_batch_wait_seconds: float = Field(default=0.0, ge=0.0, le=1.0)
     apply_drain_seconds: float = Field(default=5.0, gt=0.0)
     bulk_chunk_size: int = Field(default=500, ge=1, le=20_000)
