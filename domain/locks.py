@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, and_, case, func, select, update
+from sqlalchemy import Select, and_, case, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from domain.bulk.models import BulkJob
-from domain.db import driver_connection
 from domain.ledger.sql_rows import among
 from domain.models import (
     Account,
@@ -115,9 +114,9 @@ class ClaimedCommand:
     scopes: list[str] | None
 
 
-_CLAIM = """SELECT id, tenant_id, kind, payload::text, actor, request_id, scopes FROM commands
-WHERE status = 'PENDING' AND (kind = ANY($2::text[])) = $3 {only}
-ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"""
+_CLAIM = """SELECT id, tenant_id, kind, CAST(payload AS TEXT), actor, request_id, scopes
+FROM commands WHERE status = 'PENDING' AND (kind = ANY(CAST(:bulk_kinds AS TEXT[]))) = :bulk {only}
+ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED"""
 
 
 async def claim_pending_commands(
@@ -127,16 +126,14 @@ async def claim_pending_commands(
 
     Final commands and commands being applied elsewhere are never returned: this is what makes
     a redelivered task a no-op. A bulk job's planning and chunks are claimed only when `bulk`
-    (each by its own task), never by the batched drain. Plain rows through the driver: a batch
-    of ORM objects cost more than the statement.
+    (each by its own task), never by the batched drain. Plain rows, not ORM objects (for a
+    batch those cost more than the statement); usually the transaction's first statement.
     """
-    raw = await driver_connection(session)
-    args: list[Any] = [limit, list(BULK_COMMAND_KINDS), bulk]
+    params: dict[str, Any] = {"limit": limit, "bulk_kinds": list(BULK_COMMAND_KINDS), "bulk": bulk}
+    only = ""
     if ids is not None:
-        args.append(ids)
-    rows = await raw.fetch(
-        _CLAIM.format(only="AND id = ANY($4::bigint[])" if ids is not None else ""), *args
-    )
+        params["ids"], only = ids, "AND id = ANY(CAST(:ids AS BIGINT[]))"
+    rows = await session.execute(text(_CLAIM.format(only=only)), params)
     return [ClaimedCommand(r[0], r[1], r[2], json.loads(r[3]), *r[4:]) for r in rows]
 
 
@@ -159,25 +156,21 @@ async def lock_lines(
     Lines of another tenant, or that do not exist, are simply absent from the result.
     """
     wanted = sorted(set(line_ids))
-    owners = await session.execute(
-        select(ChargeLine.visit_id, ChargeLine.account_id).where(
-            among(ChargeLine.id, wanted), ChargeLine.tenant_id == tenant_id
-        )
-    )
-    pairs = owners.all()
-    account_ids = sorted({a for _, a in pairs})
-    visit_ids = sorted({v for v, _ in pairs})
+
+    def owning(column: Any) -> Any:
+        return select(column).where(among(ChargeLine.id, wanted), ChargeLine.tenant_id == tenant_id)
+
     accounts = await session.execute(
         select(Account.id, Account.balance_cents, Account.version, Account.ledger_chain_hash)
-        .where(among(Account.id, account_ids))
+        .where(Account.id.in_(owning(ChargeLine.account_id)))
         .order_by(Account.id)
-        .with_for_update()
+        .with_for_update(of=Account)
     )
     visits = await session.execute(
         select(Visit.id, Visit.account_id, Visit.state, Visit.balance_cents)
-        .where(among(Visit.id, visit_ids))
+        .where(Visit.id.in_(owning(ChargeLine.visit_id)))
         .order_by(Visit.id)
-        .with_for_update()
+        .with_for_update(of=Visit)
     )
     lines = await session.execute(
         select(

@@ -20,10 +20,11 @@ from typing import Any, TypeVar
 import structlog
 from celery.signals import worker_process_init, worker_process_shutdown
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from arledger.config import get_settings
 from arledger.logs import configure_logging
-from domain.commands.republish import command_ids_of, mark_published
+from domain.commands.republish import command_ids_of, mark_published_alone
 from domain.db import SessionFactory, make_engine, make_session_factory
 from domain.events import Event
 from domain.uow import UnitOfWork
@@ -36,6 +37,7 @@ log = structlog.get_logger(__name__)
 @dataclass
 class Runtime:
     loop: asyncio.AbstractEventLoop
+    engine: AsyncEngine
     session_factory: SessionFactory
     publisher: RedisPublisher
     failpoint: str = ""
@@ -51,9 +53,7 @@ class Runtime:
             os._exit(1)
         await self.publisher.publish(events)
         try:
-            async with UnitOfWork(self.session_factory) as uow:
-                await mark_published(uow, command_ids_of(events).union(command_ids))
-                await uow.commit()
+            await mark_published_alone(self.engine, command_ids_of(events).union(command_ids))
         except Exception:  # the sweeper republishes them: a duplicate, never a loss
             log.exception("mark_published_failed", events=len(events))
 
@@ -70,6 +70,7 @@ def _build() -> Runtime:
     redis = Redis.from_url(settings.redis_url)
     built = Runtime(
         loop,
+        engine,
         make_session_factory(engine),
         RedisPublisher(redis, settings.channel_prefix),
         os.environ.get("ARLEDGER_FAILPOINT", ""),

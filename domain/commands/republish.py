@@ -17,10 +17,11 @@ sent). A version that jumps tells it that it missed something: it re-reads the a
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, any_, bindparam, func, select, update
+from sqlalchemy import BigInteger, any_, bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.bulk.models import BulkJob
 from domain.bulk.service import progress
@@ -44,15 +45,24 @@ def command_ids_of(events: Sequence[Event]) -> set[int]:
     }
 
 
+MARK_PUBLISHED = (
+    "UPDATE commands SET published_at = now() WHERE id = ANY($1::bigint[]) AND published_at IS NULL"
+)
+
+
 async def mark_published(uow: UnitOfWork, command_ids: Iterable[int]) -> None:
-    """Record that the events of these (final) commands went out."""
-    ids = set(command_ids)
-    if ids:
-        await uow.session.execute(
-            update(Command)
-            .where(Command.id == _ids(ids), Command.published_at.is_(None))
-            .values(published_at=func.now())
-        )
+    """Record, in `uow`'s transaction, that the events of these (final) commands went out."""
+    if ids := sorted(set(command_ids)):
+        await (await uow.driver()).execute(MARK_PUBLISHED, ids)
+
+
+async def mark_published_alone(engine: AsyncEngine, command_ids: Iterable[int]) -> None:
+    """`mark_published` as one statement that is its own transaction (the server's implicit
+    one): a round trip, where a unit of work takes three (BEGIN, the UPDATE, COMMIT)."""
+    if ids := sorted(set(command_ids)):
+        async with engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            await cast(Any, raw.driver_connection).execute(MARK_PUBLISHED, ids)
 
 
 async def unpublished(

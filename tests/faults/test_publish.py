@@ -6,12 +6,13 @@ the events from the database, so subscribers still see the change). The failpoin
 import asyncio
 from collections import Counter
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.ids import decode_id
 from api.ledger.ordering import REORDER_PATIENCE_SECONDS
@@ -190,6 +191,37 @@ async def test_unpublished_commands_get_the_events_the_worker_would_have_publish
         await uow.commit()
         ids, _ = await republish.unpublished(uow, timedelta(hours=5))
     assert pk not in ids
+
+
+async def test_marking_published_alone_commits_by_itself_and_keeps_an_earlier_mark(
+    engine: AsyncEngine, sessions: SessionFactory
+) -> None:
+    # given two applied commands, the first marked published an hour ago
+    world = await make_world(sessions, [10_000])
+    first = await store_pending(sessions, world, "1", "a")
+    second = await store_pending(sessions, world, "2", "b")
+    for pk in (first, second):
+        async with UnitOfWork(sessions) as uow:
+            assert await apply(uow, pk) == "APPLIED"
+            await uow.commit()
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(Command).where(Command.id == first).values(published_at=an_hour_ago)
+        )
+    # when both are marked (the second twice), with no unit of work around it
+    await republish.mark_published_alone(engine, [second, first, second])
+    # then another session sees the second marked and the first's mark unchanged
+    async with sessions() as session:
+        marks = dict(
+            (
+                await session.execute(
+                    select(Command.id, Command.published_at).where(Command.id.in_([first, second]))
+                )
+            ).all()
+        )
+    assert marks[first] == an_hour_ago
+    assert marks[second] is not None and marks[second] > an_hour_ago
 
 
 async def test_one_accounts_versions_published_out_of_order_reach_a_subscriber_in_order(

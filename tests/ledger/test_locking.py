@@ -1,10 +1,14 @@
 """The lock is taken before anything is written, and re-checked state decides."""
 
+from collections.abc import Callable
+from uuid import uuid4
+
 from sqlalchemy import event, select
 
 from domain.commands import apply as applying
+from domain.db import driver_connection
 from domain.locks import claim_pending_commands
-from domain.models import ChargeLine, Command
+from domain.models import ChargeLine, Command, Tenant
 from domain.uow import UnitOfWork
 from tests.support.factories import make_world, store_pending
 
@@ -31,9 +35,13 @@ async def test_lock_query_runs_before_the_write(engine, rollback_sessions) -> No
     def first(predicate) -> int:  # type: ignore[no-untyped-def]
         return next(i for i, s in enumerate(statements) if predicate(s))
 
-    lock_line = first(lambda s: "FROM charge_lines" in s and "FOR UPDATE" in s)
-    lock_account = first(lambda s: "FROM accounts" in s and "FOR UPDATE" in s)
-    lock_visit = first(lambda s: "FROM visits" in s and "FOR UPDATE" in s)
+    def locks(table: str) -> Callable[[str], bool]:
+        """A statement that reads `table` (its first FROM) FOR UPDATE."""
+        return lambda s: s.split(" FROM ", 1)[-1].startswith(table + " ") and "FOR UPDATE" in s
+
+    lock_line = first(locks("charge_lines"))
+    lock_account = first(locks("accounts"))
+    lock_visit = first(locks("visits"))
     first_write = first(
         lambda s: s.startswith(
             (
@@ -109,3 +117,17 @@ async def test_a_claim_holds_its_commands_until_its_transaction_ends(sessions) -
     async with UnitOfWork(sessions) as third:
         again = await claim_pending_commands(third.session, limit=10, ids=[command_id])
         assert [c.id for c in again] == [command_id]
+
+
+async def test_what_goes_through_the_driver_is_inside_the_sessions_transaction(sessions) -> None:
+    # given a fresh session that has run nothing yet (SQLAlchemy sends BEGIN lazily)
+    slug = f"driver-{uuid4().hex[:12]}"
+    async with sessions() as session:
+        # when a row is written through its driver connection and the session rolls back
+        raw = await driver_connection(session)
+        assert raw.is_in_transaction()
+        await raw.execute("INSERT INTO tenants (slug, name) VALUES ($1, $1)", slug)
+        await session.rollback()
+    # then the row is gone with the transaction
+    async with sessions() as session:
+        assert await session.scalar(select(Tenant.id).where(Tenant.slug == slug)) is None
