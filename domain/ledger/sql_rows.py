@@ -1,7 +1,7 @@
 """Many rows in one statement: arrays in, `unnest` on the server. Used by the ledger's hot path,
 bulk chunks and remittance imports."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, any_, bindparam, text
@@ -100,17 +100,17 @@ async def _insert_arrays(
 ) -> None:
     """The INSERT of `insert_columns`, given one list of values per column."""
     names = list(columns)
+    for k, kind in enumerate(columns.values()):
+        if kind.endswith("[]"):
+            values[k] = [array_literal(v) for v in values[k]]
     arrays = [
-        f"${k}::{'TEXT' if kind.endswith('[]') else kind}[]"
+        array_parameter(f"${k}", _element(kind), values, k - 1)
         for k, kind in enumerate(columns.values(), start=1)
     ]
     picked = ", ".join(
         f"u.{name}::{kind}" if kind.endswith("[]") else f"u.{name}"
         for name, kind in columns.items()
     )
-    for k, kind in enumerate(columns.values()):
-        if kind.endswith("[]"):
-            values[k] = [array_literal(v) for v in values[k]]
     raw = await driver_connection(session)
     await raw.execute(
         f"INSERT INTO {table} ({', '.join(names)}) SELECT {picked} "
@@ -119,12 +119,50 @@ async def _insert_arrays(
     )
 
 
+def _element(kind: str) -> str:
+    """The type of the array's elements: an array column travels as text literals."""
+    return "TEXT" if kind.endswith("[]") else kind
+
+
+def array_parameter(placeholder: str, kind: str, values: list[Any], k: int) -> str:
+    """SQL for parameter `values[k]` as an array of `kind`; replaces `values[k]` by one text
+    literal when `kind` has one (`AS_LITERAL`).
+
+    asyncpg checks every element of a list parameter against `collections.abc` classes, a
+    Python-level call each, and that was the largest single cost of writing a batch; the server
+    parses one literal in about a third of the time (0.1 µs an element against 0.3-0.6)."""
+    if kind not in AS_LITERAL:
+        return f"CAST({placeholder} AS {kind}[])"
+    values[k] = AS_LITERAL[kind](values[k])
+    return f"CAST(CAST({placeholder} AS TEXT) AS {kind}[])"
+
+
+def _numbers(values: list[int | None]) -> str:
+    return "{" + ",".join(["NULL" if v is None else f"{v:d}" for v in values]) + "}"
+
+
+def _texts(values: list[str | None]) -> str:
+    return "{" + ",".join(["NULL" if v is None else _quoted(v) for v in values]) + "}"
+
+
+def _quoted(value: str) -> str:
+    """An array element, double-quoted: backslashes and quotes escaped, the rest as is."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+AS_LITERAL: dict[str, Callable[[list[Any]], str]] = {
+    "BIGINT": _numbers,
+    "INTEGER": _numbers,
+    "TEXT": _texts,
+}
+"""Element types whose arrays are sent as one text literal (see `array_parameter`)."""
+
+
 def array_literal(values: Iterable[str] | None) -> str | None:
     """A PostgreSQL array literal of strings, every element quoted."""
     if values is None:
         return None
-    quoted = ('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
-    return "{" + ",".join(quoted) + "}"
+    return "{" + ",".join(_quoted(v) for v in values) + "}"
 
 
 async def update_rows(
@@ -138,12 +176,15 @@ async def update_rows(
     """UPDATE many rows by `key` as one statement; `extra` adds fixed assignments."""
     names = [key, *columns]
     types = {key: "BIGINT", **columns}
-    arrays = ", ".join(f"CAST(:{name} AS {types[name]}[])" for name in names)
+    values = [[row.get(name) for row in rows] for name in names]
+    arrays = ", ".join(
+        array_parameter(f":{name}", types[name], values, k) for k, name in enumerate(names)
+    )
     assignments = ", ".join([f"{name} = u.{name}" for name in columns] + ([extra] if extra else []))
     await session.execute(
         text(
             f"UPDATE {table} SET {assignments} FROM unnest({arrays}) AS u({', '.join(names)}) "
             f"WHERE {table}.{key} = u.{key}"
         ),
-        {name: [row.get(name) for row in rows] for name in names},
+        dict(zip(names, values, strict=True)),
     )
