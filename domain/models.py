@@ -312,7 +312,21 @@ class Command(Base):
     request_id: Mapped[str | None] = _request_id()
     scopes: Mapped[list[str] | None] = _scopes()
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    """When the command's events were published; NULL until then (the sweeper republishes)."""
+    """When the command's events were published (for a batch-applied command: when its batch
+    committed, its events then going out from `PublicationOutbox`); NULL until then, and the
+    sweeper republishes what stays NULL."""
+
+
+class PublicationOutbox(Base):
+    """A batch's applied commands of one tenant whose events go out once it commits: written in
+    the batch's transaction, deleted once they are published. What a crash leaves here the
+    sweeper republishes (`domain.commands.republish`)."""
+
+    __tablename__ = "publication_outbox"
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    command_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    created_at: Mapped[datetime] = _created()
 
 
 class LedgerEntry(Base):

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.adjustments.rules import AdjustmentRequest, decide_adjustment
+from domain.commands.republish import record_for_publication
 from domain.errors import DomainError
 from domain.events import CommandFinished
 from domain.ledger.batch import LedgerBatch, Posting
@@ -128,7 +129,8 @@ async def _apply_tenant(
 
 
 async def _finish(uow: UnitOfWork, outcomes: list[Outcome]) -> None:
-    """Write every final status (and an audit row per rejection) in two statements."""
+    """Write every final status (and an audit row per rejection) in two statements, and the
+    outbox rows their events go out from after the commit (`domain.commands.republish`)."""
     if not outcomes:
         return
     await update_rows(
@@ -145,8 +147,9 @@ async def _finish(uow: UnitOfWork, outcomes: list[Outcome]) -> None:
             }
             for o in outcomes
         ],
-        extra="finished_at = clock_timestamp()",
+        extra="finished_at = clock_timestamp(), published_at = clock_timestamp()",
     )
+    await record_for_publication(uow, [(o.command.tenant_id, o.command.id) for o in outcomes])
     for o in outcomes:
         if settle := HANDLERS[o.command.kind].settle:
             await settle(uow.session, o.command, o.status, o.code, o.message)

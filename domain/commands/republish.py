@@ -1,9 +1,13 @@
-"""Publication that survives a crash: final commands are marked published, the rest republished.
+"""Publication that survives a crash: nothing committed goes unannounced, at least once.
 
-A worker publishes a batch's events after its transaction commits, then marks the batch's
-commands published (`commands.published_at`, one UPDATE outside the apply transaction). A
-process that dies between the commit and that UPDATE leaves them unmarked, and the sweeper
-rebuilds their events from the database (`unpublished`), publishes them and marks them.
+A batch that applies commands sets their `published_at` with their status and writes, in the
+same transaction, one `publication_outbox` row per tenant listing them (`record_for_publication`).
+The worker publishes the batch's events after the commit and then deletes those rows
+(`mark_published_alone`, one statement). Commands finished another way (a bulk job's planning or
+chunk, say) are marked published the same way after their events go out, with `published_at`
+NULL until then. A process that dies between the commit and that statement leaves an outbox row,
+or unmarked commands, and the sweeper rebuilds their events from the database (`unpublished`),
+publishes them and marks them (`mark_published`, which also stamps `published_at` afresh).
 
 Rebuilt events describe the present, not the moment the command was applied: an
 `AccountChanged` carries the account's current version and balance, the current balances of the
@@ -27,7 +31,7 @@ from domain.bulk.models import BulkJob
 from domain.bulk.service import progress
 from domain.events import AccountChanged, CommandFinished, EntryPosted, Event, LineBalance
 from domain.locks import BULK_COMMAND_KINDS
-from domain.models import Account, ChargeLine, Command, LedgerEntry
+from domain.models import Account, ChargeLine, Command, LedgerEntry, PublicationOutbox
 from domain.uow import UnitOfWork
 
 
@@ -45,20 +49,42 @@ def command_ids_of(events: Sequence[Event]) -> set[int]:
     }
 
 
+RECORD_FOR_PUBLICATION = """INSERT INTO publication_outbox (tenant_id, command_ids, created_at)
+SELECT tenant_id, array_agg(id ORDER BY id), clock_timestamp()
+FROM unnest($1::bigint[], $2::bigint[]) AS c(tenant_id, id)
+GROUP BY tenant_id ORDER BY tenant_id"""
+SENT = "WITH sent AS (DELETE FROM publication_outbox WHERE command_ids <@ $1::bigint[]) "
 MARK_PUBLISHED = (
-    "UPDATE commands SET published_at = now() WHERE id = ANY($1::bigint[]) AND published_at IS NULL"
+    SENT + "UPDATE commands SET published_at = now() "
+    "WHERE id = ANY($1::bigint[]) AND published_at IS NULL"
 )
+MARK_REPUBLISHED = SENT + "UPDATE commands SET published_at = now() WHERE id = ANY($1::bigint[])"
+OUTBOX_ROWS = 8
+"""Outbox rows the sweeper takes at a time: whole rows, so that every command of one is
+republished before the row goes."""
+
+
+async def record_for_publication(uow: UnitOfWork, commands: Iterable[tuple[int, int]]) -> None:
+    """In the transaction that finishes them, after their statuses: these (tenant id, command
+    id)s are announced after the commit, and republished by the sweeper if that never happens
+    (`created_at` is the clock, not the transaction's start, so the sweeper's wait counts from
+    no earlier than `finished_at`)."""
+    if pairs := sorted(set(commands)):
+        tenants, ids = zip(*pairs, strict=True)
+        await (await uow.driver()).execute(RECORD_FOR_PUBLICATION, list(tenants), list(ids))
 
 
 async def mark_published(uow: UnitOfWork, command_ids: Iterable[int]) -> None:
-    """Record, in `uow`'s transaction, that the events of these (final) commands went out."""
+    """After republishing, in `uow`'s transaction: these commands' events went out now (their
+    outbox rows, once wholly covered, are deleted)."""
     if ids := sorted(set(command_ids)):
-        await (await uow.driver()).execute(MARK_PUBLISHED, ids)
+        await (await uow.driver()).execute(MARK_REPUBLISHED, ids)
 
 
 async def mark_published_alone(engine: AsyncEngine, command_ids: Iterable[int]) -> None:
-    """`mark_published` as one statement that is its own transaction (the server's implicit
-    one): a round trip, where a unit of work takes three (BEGIN, the UPDATE, COMMIT)."""
+    """After publishing: delete the outbox rows these commands cover and stamp any not yet
+    marked, as one statement that is its own transaction (the server's implicit one): a round
+    trip, where a unit of work takes three (BEGIN, the statement, COMMIT)."""
     if ids := sorted(set(command_ids)):
         async with engine.connect() as connection:
             raw = await connection.get_raw_connection()
@@ -68,21 +94,28 @@ async def mark_published_alone(engine: AsyncEngine, command_ids: Iterable[int]) 
 async def unpublished(
     uow: UnitOfWork, older_than: timedelta, limit: int = 500
 ) -> tuple[list[int], list[Event]]:
-    """Final commands not marked published `older_than` after they finished, and their events
-    rebuilt from the database (see the module docstring); oldest first."""
+    """Commands whose publication may have been lost `older_than` ago, and their events rebuilt
+    from the database (see the module docstring): those of the oldest outbox rows (whole rows)
+    and up to `limit` final commands never marked published; in command id order."""
     cutoff = datetime.now().astimezone() - older_than
-    commands = list(
-        await uow.session.scalars(
-            select(Command)
-            .where(
-                Command.status != "PENDING",
-                Command.published_at.is_(None),
-                Command.finished_at < cutoff,
-            )
-            .order_by(Command.finished_at, Command.id)
-            .limit(limit)
-        )
+    outboxed = await uow.session.scalars(
+        select(PublicationOutbox.command_ids)
+        .where(PublicationOutbox.created_at < cutoff)
+        .order_by(PublicationOutbox.created_at, PublicationOutbox.id)
+        .limit(OUTBOX_ROWS)
     )
+    unmarked = await uow.session.scalars(
+        select(Command.id)
+        .where(
+            Command.status != "PENDING",
+            Command.published_at.is_(None),
+            Command.finished_at < cutoff,
+        )
+        .order_by(Command.finished_at, Command.id)
+        .limit(limit)
+    )
+    wanted = {i for ids in outboxed for i in ids}.union(unmarked)
+    commands = list(await uow.session.scalars(select(Command).where(Command.id == _ids(wanted))))
     if not commands:
         return [], []
     changes = await _account_changes(uow, [c.id for c in commands])

@@ -12,16 +12,17 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from api.ids import decode_id
 from api.ledger.ordering import REORDER_PATIENCE_SECONDS
 from arledger.config import Settings
 from domain.commands import republish
-from domain.commands.apply import apply
+from domain.commands.apply import apply, apply_claimed
 from domain.db import SessionFactory
 from domain.events import Event
-from domain.models import Command, LedgerEntry
+from domain.locks import claim_pending_commands
+from domain.models import Command, LedgerEntry, PublicationOutbox
 from domain.uow import UnitOfWork
 from tests.faults.stack import (
     SWEEP_AFTER_SECONDS,
@@ -44,10 +45,13 @@ async def command_row(sessions: SessionFactory, tenant_id: int) -> Command:
 
 
 async def published_row(sessions: SessionFactory, tenant_id: int) -> Any:
-    """The tenant's one command once it is marked published (a moment after it is final)."""
+    """The tenant's one command once it is marked published and its outbox row is gone (a
+    moment after it is final)."""
     for _ in range(100):
         row = await command_row(sessions, tenant_id)
-        if row.published_at is not None:
+        async with sessions() as session:
+            outboxed = await _outboxed(session, tenant_id)
+        if row.published_at is not None and not outboxed:
             return row
         await asyncio.sleep(0.05)
     raise AssertionError("the command was never marked published")
@@ -172,12 +176,18 @@ async def test_unpublished_commands_get_the_events_the_worker_would_have_publish
     async with UnitOfWork(rollback_sessions, collect) as uow:
         assert await apply(uow, pk) == "APPLIED"
         await uow.commit()
-    # when it is still unmarked ten hours after it finished
+    # when its outbox row is still there ten hours after it finished
     async with rollback_sessions() as session, session.begin():
+        assert await _outboxed(session, world.tenant_id) == [[pk]]
         await session.execute(
             update(Command)
             .where(Command.id == pk)
             .values(finished_at=Command.finished_at - timedelta(hours=10))
+        )
+        await session.execute(
+            update(PublicationOutbox)
+            .where(PublicationOutbox.tenant_id == world.tenant_id)
+            .values(created_at=PublicationOutbox.created_at - timedelta(hours=10))
         )
     async with UnitOfWork(rollback_sessions) as uow:
         ids, events = await republish.unpublished(uow, timedelta(hours=5))
@@ -185,12 +195,57 @@ async def test_unpublished_commands_get_the_events_the_worker_would_have_publish
     assert pk in ids
     assert [e for e in events if getattr(e, "command_id", None) == pk] == published
     assert len(published) == 2
-    # and once marked published it is not any more
+    # and once marked published it is not any more, and its outbox row is gone
     async with UnitOfWork(rollback_sessions) as uow:
         await republish.mark_published(uow, [pk])
         await uow.commit()
         ids, _ = await republish.unpublished(uow, timedelta(hours=5))
     assert pk not in ids
+    async with rollback_sessions() as session:
+        assert await _outboxed(session, world.tenant_id) == []
+
+
+async def test_an_outbox_row_goes_only_once_all_its_commands_are_republished(
+    rollback_sessions: SessionFactory,
+) -> None:
+    # given a batch of two write-offs applied together, left in the outbox ten hours ago
+    world = await make_world(rollback_sessions, [10_000])
+    first = await store_pending(rollback_sessions, world, "1", "a")
+    second = await store_pending(rollback_sessions, world, "2", "b")
+    async with UnitOfWork(rollback_sessions) as uow:
+        claimed = await claim_pending_commands(uow.session, limit=10, ids=[first, second])
+        assert len(await apply_claimed(uow, claimed)) == 2
+        await uow.commit()
+    async with rollback_sessions() as session, session.begin():
+        assert await _outboxed(session, world.tenant_id) == [[first, second]]
+        await session.execute(
+            update(PublicationOutbox)
+            .where(PublicationOutbox.tenant_id == world.tenant_id)
+            .values(created_at=PublicationOutbox.created_at - timedelta(hours=10))
+        )
+    # when only the first is marked republished
+    async with UnitOfWork(rollback_sessions) as uow:
+        await republish.mark_published(uow, [first])
+        await uow.commit()
+        ids, _ = await republish.unpublished(uow, timedelta(hours=5))
+    # then the row stays, and the sweeper still finds both
+    assert {first, second} <= set(ids)
+    # and when both are, it goes
+    async with UnitOfWork(rollback_sessions) as uow:
+        await republish.mark_published(uow, [first, second])
+        await uow.commit()
+    async with rollback_sessions() as session:
+        assert await _outboxed(session, world.tenant_id) == []
+
+
+async def _outboxed(session: AsyncSession, tenant_id: int) -> list[list[int]]:
+    """The command ids of the tenant's outbox rows, oldest row first."""
+    rows = await session.scalars(
+        select(PublicationOutbox.command_ids)
+        .where(PublicationOutbox.tenant_id == tenant_id)
+        .order_by(PublicationOutbox.id)
+    )
+    return [list(ids) for ids in rows]
 
 
 async def test_marking_published_alone_commits_by_itself_and_keeps_an_earlier_mark(
