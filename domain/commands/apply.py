@@ -129,8 +129,9 @@ async def _apply_tenant(
 
 
 async def _finish(uow: UnitOfWork, outcomes: list[Outcome]) -> None:
-    """Write every final status (and an audit row per rejection) in two statements, and the
-    outbox rows their events go out from after the commit (`domain.commands.republish`)."""
+    """Write every final status (one statement), the outbox rows their events go out from
+    after the commit (`domain.commands.republish`, one statement) and an audit row per
+    rejection (one statement)."""
     if not outcomes:
         return
     await update_rows(
