@@ -19,9 +19,9 @@ from domain.models import Tenant
 
 _NAME_TENANT = text("SELECT set_config('arledger.tenant_slug', :slug, true)")
 CACHE_ENTRIES = 4096
+"""Most verified tokens (and, apart, tenant slugs) one process remembers."""
 NS = 1_000_000_000
 """Nanoseconds in a second: the caches keep whole nanoseconds."""
-"""Most verified tokens (and, apart, tenant slugs) one process remembers."""
 K = TypeVar("K")
 V = TypeVar("V")
 

@@ -21,10 +21,15 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 SessionFactory = async_sessionmaker[AsyncSession]
 SCOPE_KEY = "arledger.scope"
+SCOPE_SETTINGS = ("arledger.tenant_id", "arledger.request_id", "arledger.scopes")
+"""The transaction-local settings a scope sets (row-level security and defaults read them)."""
+SET_SCOPE = "SELECT " + ", ".join(
+    f"set_config('{name}', ${k}, true)" for k, name in enumerate(SCOPE_SETTINGS, start=1)
+)
+"""Sets them, the values bound in `SCOPE_SETTINGS` order."""
 _SET_SCOPE = text(
-    "SELECT set_config('arledger.tenant_id', :tenant, true), "
-    "set_config('arledger.request_id', :request_id, true), "
-    "set_config('arledger.scopes', :scopes, true)"
+    "SELECT "
+    + ", ".join(f"set_config('{name}', :v{k}, true)" for k, name in enumerate(SCOPE_SETTINGS))
 )
 
 
@@ -35,6 +40,10 @@ class Scope:
     tenant_id: int
     request_id: str | None = None
     scopes: frozenset[str] = frozenset()
+
+    def settings(self) -> tuple[str, str, str]:
+        """The values of `SCOPE_SETTINGS` for this scope (scopes space-separated, sorted)."""
+        return str(int(self.tenant_id)), self.request_id or "", " ".join(sorted(self.scopes))
 
 
 def make_engine(
@@ -90,11 +99,4 @@ def _enter_scope(session: Session, transaction: SessionTransaction, connection: 
     """Set the transaction-local tenant, request id and scopes of a scoped session."""
     scope: Scope | None = session.info.get(SCOPE_KEY)
     if scope is not None:
-        connection.execute(
-            _SET_SCOPE,
-            {
-                "tenant": str(scope.tenant_id),
-                "request_id": scope.request_id or "",
-                "scopes": " ".join(sorted(scope.scopes)),
-            },
-        )
+        connection.execute(_SET_SCOPE, {f"v{k}": v for k, v in enumerate(scope.settings())})

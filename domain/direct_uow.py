@@ -22,7 +22,7 @@ from typing import Any, Protocol, Self
 from asyncpg import PostgresError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from domain.db import Scope
+from domain.db import SCOPE_SETTINGS, SET_SCOPE, Scope
 from domain.errors import DomainError
 from domain.uow import AfterCommit
 
@@ -49,12 +49,10 @@ def literal(text: str) -> str:
 
 def begin_in_scope(scope: Scope) -> str:
     """`BEGIN` and the transaction-local settings `domain.db` sets, as one message."""
-    settings = {
-        "arledger.tenant_id": str(int(scope.tenant_id)),
-        "arledger.request_id": scope.request_id or "",
-        "arledger.scopes": " ".join(sorted(scope.scopes)),
-    }
-    calls = ", ".join(f"set_config({literal(k)}, {literal(v)}, true)" for k, v in settings.items())
+    calls = ", ".join(
+        f"set_config({literal(k)}, {literal(v)}, true)"
+        for k, v in zip(SCOPE_SETTINGS, scope.settings(), strict=True)
+    )
     return f"BEGIN; SELECT {calls}"
 
 
@@ -85,7 +83,7 @@ class DirectUnitOfWork:
                 await self._driver.execute(begin_in_scope(self._scope))
             else:  # literals would be misread: bind the settings instead (one more round trip)
                 await self._driver.execute("BEGIN")
-                await self._driver.execute(*_bound_settings(self._scope))
+                await self._driver.execute(SET_SCOPE, *self._scope.settings())
         except BaseException:
             await self._discard()
             raise
@@ -134,13 +132,3 @@ class DirectUnitOfWork:
                 await connection.invalidate()
             finally:
                 await connection.close()
-
-
-def _bound_settings(scope: Scope) -> tuple[str, str, str, str]:
-    return (
-        "SELECT set_config('arledger.tenant_id', $1, true), "
-        "set_config('arledger.request_id', $2, true), set_config('arledger.scopes', $3, true)",
-        str(int(scope.tenant_id)),
-        scope.request_id or "",
-        " ".join(sorted(scope.scopes)),
-    )
