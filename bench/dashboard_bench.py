@@ -6,11 +6,12 @@ charity write-offs, each on its own line, are stored at `rate`/s for `seconds` (
 applied by the worker.
 
 A push's `kpis.totalAr` tells how many write-offs it includes: the tenant's AR fell by one cent
-per applied write-off. Ranked by `finished_at` (the applying transaction's last statement,
-just before its commit), the k-th command is in the first push on a socket whose AR fell by at
-least k cents, and its latency is that push's receipt minus its `finished_at`; the part from
-the push's `computedAt` to its receipt is reported beside it. Every socket must end
-with the push that includes all of them, equal to the `arAging` and `arKpis` queries.
+per applied write-off. Ranked by `finished_at` (the applying batch's claim, before its balance
+work and commit, so latencies are over by that batch's time), the k-th command is in the first
+push on a socket whose AR fell by at least k cents, and its latency is that push's receipt
+minus its `finished_at`; the part from the push's `computedAt` to its receipt is reported
+beside it. Every socket must end with the push that includes all of them, equal to the
+`arAging` and `arKpis` queries.
 """
 
 from __future__ import annotations

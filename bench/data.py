@@ -168,7 +168,9 @@ def writeoff_payload(line_id: int, cents: int) -> dict[str, object]:
 async def insert_pending(
     conn: asyncpg.Connection, tenant: Tenant, picks: list[tuple[int, int]]
 ) -> list[int]:
-    """Store one PENDING write-off per (line id, cents) in one statement; their ids in order."""
+    """Store one PENDING write-off per (line id, cents) in one statement; their ids in order.
+
+    Each carries a request id and the token's scopes, as the API stores a command."""
     owner = dict(tenant.lines)
     run = secrets.token_hex(4)
     keys, payloads, prints, accounts = [], [], [], []
@@ -180,8 +182,8 @@ async def insert_pending(
         accounts.append(owner[line_id])
     rows = await conn.fetch(
         """INSERT INTO commands (tenant_id, idempotency_key, kind, payload, fingerprint,
-                                 account_ids, actor)
-           SELECT $1, k, 'WRITEOFF', p::jsonb, f, ARRAY[a], 'bench'
+                                 account_ids, actor, request_id, scopes)
+           SELECT $1, k, 'WRITEOFF', p::jsonb, f, ARRAY[a], 'bench', k, $6::text[]
            FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) WITH ORDINALITY
                 AS u(k, p, f, a, n)
            ORDER BY n RETURNING id""",
@@ -190,6 +192,7 @@ async def insert_pending(
         payloads,
         prints,
         accounts,
+        SCOPES,
     )
     return sorted(r["id"] for r in rows)
 
@@ -198,7 +201,7 @@ async def insert_pending(
 class Outcome:
     applied: int
     rejected: int
-    last_finished: float  # epoch seconds of the last finished_at (just before its commit)
+    last_finished: float  # epoch seconds of the last finished_at (its batch's claim)
     seen_at: float  # epoch seconds of the poll that first saw them all final (>= last commit)
 
 

@@ -3,8 +3,9 @@ balance, then a steady rate of one-line write-offs spread evenly over the accoun
 API's `writeOff` mutation, and (to separate the pipeline from the API's CPU) stored directly
 and enqueued with the API's Enqueuer.
 
-Latency = websocket receipt - the command's `finished_at` (the applying transaction's last
-statement, `clock_timestamp()` just before its commit), and receipt - the time the
+Latency = websocket receipt - the command's `finished_at` (`clock_timestamp()` at the claim of
+the batch that applies it, before that batch's balance work and commit: so "commit→ws" is an
+upper bound, over by the batch's own time), and receipt - the time the
 write-off was due to be sent. The ceiling is the bare app's `tick` relay at the same rate and
 fan-out: Redis publish → one pattern subscriber → websocket.
 """

@@ -114,13 +114,24 @@ class ClaimedCommand:
     scopes: list[str] | None
 
 
-_CLAIM = """SELECT id, tenant_id, kind, CAST(payload AS TEXT), actor, request_id, scopes
-FROM commands WHERE status = 'PENDING' AND (kind = ANY(CAST(:bulk_kinds AS TEXT[]))) = :bulk {only}
+_PICK = """FROM commands
+WHERE status = 'PENDING' AND (kind = ANY(CAST(:bulk_kinds AS TEXT[]))) = :bulk {only}
 ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED"""
+_CLAIM = "SELECT id, tenant_id, kind, CAST(payload AS TEXT), actor, request_id, scopes " + _PICK
+_CLAIM_AS_APPLIED = f"""WITH picked AS (SELECT id {_PICK})
+UPDATE commands c
+SET status = 'APPLIED', finished_at = clock_timestamp(), published_at = clock_timestamp()
+FROM picked WHERE c.id = picked.id
+RETURNING c.id, c.tenant_id, c.kind, CAST(c.payload AS TEXT), c.actor, c.request_id, c.scopes"""
 
 
 async def claim_pending_commands(
-    session: AsyncSession, *, limit: int, ids: list[int] | None = None, bulk: bool = False
+    session: AsyncSession,
+    *,
+    limit: int,
+    ids: list[int] | None = None,
+    bulk: bool = False,
+    as_applied: bool = False,
 ) -> list[ClaimedCommand]:
     """Lock up to `limit` PENDING commands, oldest first, skipping any another worker holds.
 
@@ -128,12 +139,18 @@ async def claim_pending_commands(
     a redelivered task a no-op. A bulk job's planning and chunks are claimed only when `bulk`
     (each by its own task), never by the batched drain. Plain rows, not ORM objects (for a
     batch those cost more than the statement); usually the transaction's first statement.
+
+    `as_applied` (the batched drain): the same statement also writes each command's outcome
+    as APPLIED, with `finished_at` and `published_at`, so that the status UPDATE is not made
+    under the balance locks taken next; the transaction rewrites the few it rejects before it
+    commits, and nothing of it is visible to others before then.
     """
     params: dict[str, Any] = {"limit": limit, "bulk_kinds": list(BULK_COMMAND_KINDS), "bulk": bulk}
     only = ""
     if ids is not None:
         params["ids"], only = ids, "AND id = ANY(CAST(:ids AS BIGINT[]))"
-    rows = await session.execute(text(_CLAIM.format(only=only)), params)
+    claim = _CLAIM_AS_APPLIED if as_applied else _CLAIM
+    rows = await session.execute(text(claim.format(only=only)), params)
     return [ClaimedCommand(r[0], r[1], r[2], json.loads(r[3]), *r[4:]) for r in rows]
 
 

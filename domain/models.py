@@ -308,7 +308,9 @@ class Command(Base):
     created_at: Mapped[datetime] = _created()
     enqueued_at: Mapped[datetime] = _created()
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    """When the applying transaction wrote the outcome, its last statement before the commit."""
+    """When the applying transaction wrote the outcome: for a batch-applied command, its claim,
+    which writes APPLIED before the balance locks are taken (a rejection is rewritten later in
+    the same transaction); the outcome is visible from that transaction's commit."""
     request_id: Mapped[str | None] = _request_id()
     scopes: Mapped[list[str] | None] = _scopes()
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -16,8 +16,8 @@ from domain.adjustments.rules import AdjustmentRequest, decide_adjustment
 from domain.commands.republish import record_for_publication
 from domain.errors import DomainError
 from domain.events import CommandFinished
-from domain.ledger.batch import LedgerBatch, Posting
-from domain.ledger.sql_rows import AUDIT_COLUMNS, insert_rows, update_rows
+from domain.ledger.batch import LedgerBatch, Posting, Provenance
+from domain.ledger.sql_rows import AUDIT_COLUMNS, PROVENANCE_COLUMNS, insert_rows, update_rows
 from domain.locks import (
     ClaimedCommand,
     LockedBalances,
@@ -82,20 +82,25 @@ class Outcome:
 
 async def apply_next_batch(uow: UnitOfWork, limit: int) -> int:
     """Claim and apply up to `limit` PENDING commands; returns how many were claimed."""
-    commands = await claim_pending_commands(uow.session, limit=limit)
+    commands = await claim_pending_commands(uow.session, limit=limit, as_applied=True)
     await apply_claimed(uow, commands)
     return len(commands)
 
 
 async def apply(uow: UnitOfWork, command_id: int) -> str | None:
     """Apply one PENDING command; its final status, or None if there was nothing to do."""
-    commands = await claim_pending_commands(uow.session, limit=1, ids=[command_id])
+    commands = await claim_pending_commands(uow.session, limit=1, ids=[command_id], as_applied=True)
     outcomes = await apply_claimed(uow, commands)
     return outcomes[0].status if outcomes else None
 
 
 async def apply_claimed(uow: UnitOfWork, commands: list[ClaimedCommand]) -> list[Outcome]:
-    """Apply claimed commands, tenant by tenant (tenant id order, then command id order)."""
+    """Apply claimed commands, tenant by tenant (tenant id order, then command id order).
+
+    They are listed for publication first (`domain.commands.republish`: every outcome is
+    announced after the commit), so that nothing but the balance work runs under the
+    balance locks."""
+    await record_for_publication(uow, [(c.tenant_id, c.id) for c in commands])
     outcomes: list[Outcome] = []
     ordered = sorted(commands, key=lambda c: (c.tenant_id, c.id))
     for tenant_id, group in groupby(ordered, key=lambda c: c.tenant_id):
@@ -122,17 +127,32 @@ async def _apply_tenant(
         except DomainError as error:
             outcomes.append(Outcome(command, "REJECTED", error.code, error.problems[0].message))
             continue
-        batch.add(postings, command.actor, command.id)
+        batch.add(
+            postings, command.actor, command.id, Provenance(command.request_id, command.scopes)
+        )
         outcomes.append(Outcome(command, "APPLIED"))
     uow.record(*await batch.flush(uow.session))
     return outcomes
 
 
 async def _finish(uow: UnitOfWork, outcomes: list[Outcome]) -> None:
-    """Write every final status (one statement), the outbox rows their events go out from
-    after the commit (`domain.commands.republish`, one statement) and an audit row per
-    rejection (one statement)."""
-    if not outcomes:
+    """Settle each outcome (e.g. a posting's transaction status), write what a rejection
+    changes (the claim wrote every command APPLIED) and record the commands' events."""
+    for o in outcomes:
+        if settle := HANDLERS[o.command.kind].settle:
+            await settle(uow.session, o.command, o.status, o.code, o.message)
+    await _write_rejections(uow, [o for o in outcomes if o.status == "REJECTED"])
+    uow.record(
+        *[
+            CommandFinished(o.command.tenant_id, o.command.id, o.status, o.code, o.message)
+            for o in outcomes
+        ]
+    )
+
+
+async def _write_rejections(uow: UnitOfWork, rejected: list[Outcome]) -> None:
+    """Each rejected command's status and error (one statement) and audit row (one more)."""
+    if not rejected:
         return
     await update_rows(
         uow.session,
@@ -146,35 +166,24 @@ async def _finish(uow: UnitOfWork, outcomes: list[Outcome]) -> None:
                 "error_code": o.code,
                 "error_message": o.message,
             }
-            for o in outcomes
+            for o in rejected
         ],
-        extra="finished_at = clock_timestamp(), published_at = clock_timestamp()",
     )
-    await record_for_publication(uow, [(o.command.tenant_id, o.command.id) for o in outcomes])
-    for o in outcomes:
-        if settle := HANDLERS[o.command.kind].settle:
-            await settle(uow.session, o.command, o.status, o.code, o.message)
-    rejected = [o for o in outcomes if o.status == "REJECTED"]
-    if rejected:
-        await insert_rows(
-            uow.session,
-            "audit_rows",
-            AUDIT_COLUMNS,
-            [
-                {
-                    "tenant_id": o.command.tenant_id,
-                    "command_id": o.command.id,
-                    "actor": o.command.actor,
-                    "action": f"{o.command.kind}_REJECTED",
-                    "reason": o.code,
-                    "note": o.message,
-                }
-                for o in rejected
-            ],
-        )
-    uow.record(
-        *[
-            CommandFinished(o.command.tenant_id, o.command.id, o.status, o.code, o.message)
-            for o in outcomes
-        ]
+    await insert_rows(
+        uow.session,
+        "audit_rows",
+        AUDIT_COLUMNS | PROVENANCE_COLUMNS,
+        [
+            {
+                "tenant_id": o.command.tenant_id,
+                "command_id": o.command.id,
+                "actor": o.command.actor,
+                "action": f"{o.command.kind}_REJECTED",
+                "reason": o.code,
+                "note": o.message,
+                "request_id": o.command.request_id,
+                "scopes": o.command.scopes,
+            }
+            for o in rejected
+        ],
     )

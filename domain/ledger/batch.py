@@ -20,6 +20,7 @@ from domain.ledger.sql_rows import (
     AUDIT_COLUMNS,
     ENTRY_COLUMNS,
     PAIRED_AUDIT_COLUMNS,
+    PROVENANCE_COLUMNS,
     insert_rows,
     next_ids,
     update_rows,
@@ -49,6 +50,14 @@ class Posting:
     """For a reversal: the action of the audit row written for the original, paired with it."""
 
 
+@dataclass(frozen=True)
+class Provenance:
+    """The request and scopes a command was stored with, for its audit rows."""
+
+    request_id: str | None
+    scopes: list[str] | None
+
+
 @dataclass
 class _Change:
     """One command's change to one account, before its entry ids are known."""
@@ -71,10 +80,22 @@ class LedgerBatch:
         self._audits: list[dict[str, Any]] = []
         self._changes: list[_Change] = []
         self._lines: set[int] = set()
+        self._provenance_given = True
 
-    def add(self, postings: list[Posting], actor: str, command_id: int | None) -> None:
-        """Move the locked balances by `postings`; one version bump per account touched."""
+    def add(
+        self,
+        postings: list[Posting],
+        actor: str,
+        command_id: int | None,
+        provenance: Provenance | None = None,
+    ) -> None:
+        """Move the locked balances by `postings`; one version bump per account touched.
+
+        With `provenance` (the worker has it from the claim) the audit rows carry it as
+        written; without it, for any command of the batch, they get it from the database
+        (`PROVENANCE_COLUMNS`)."""
         changes: dict[int, _Change] = {}
+        self._provenance_given &= provenance is not None
         for p in postings:
             line = self._locked.lines[p.line_id]
             before = line.balance_cents
@@ -90,6 +111,8 @@ class LedgerBatch:
             audit = self._audit(
                 line.account_id, line.visit_id, p, actor, command_id, before, line.balance_cents
             )
+            if provenance is not None:
+                audit["request_id"], audit["scopes"] = provenance.request_id, provenance.scopes
             self._audits.append(audit)
             if p.paired_action:
                 original = {**audit, "action": p.paired_action, "entry_id": p.reverses_entry_id}
@@ -143,8 +166,9 @@ class LedgerBatch:
 
     async def _write_audits(self, session: AsyncSession) -> None:
         """Insert the audit rows; a reversal's pair of rows name each other."""
+        provenance = PROVENANCE_COLUMNS if self._provenance_given else {}
         if not any("pair" in a for a in self._audits):
-            await insert_rows(session, "audit_rows", AUDIT_COLUMNS, self._audits)
+            await insert_rows(session, "audit_rows", AUDIT_COLUMNS | provenance, self._audits)
             return
         audit_ids = await next_ids(session, "audit_rows_id_seq", len(self._audits))
         for audit, audit_id in zip(self._audits, audit_ids, strict=True):
@@ -153,7 +177,7 @@ class LedgerBatch:
             if "pair" in audit:
                 partner = self._audits[audit["pair"]]
                 audit["paired_audit_id"], partner["paired_audit_id"] = partner["id"], audit["id"]
-        await insert_rows(session, "audit_rows", PAIRED_AUDIT_COLUMNS, self._audits)
+        await insert_rows(session, "audit_rows", PAIRED_AUDIT_COLUMNS | provenance, self._audits)
 
     @staticmethod
     def _posted(entry: dict[str, Any]) -> EntryPosted:

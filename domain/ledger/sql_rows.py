@@ -48,6 +48,10 @@ AUDIT_COLUMNS = {
     "balance_after_cents": "BIGINT",
 }
 PAIRED_AUDIT_COLUMNS = {"id": "BIGINT", **AUDIT_COLUMNS, "paired_audit_id": "BIGINT"}
+PROVENANCE_COLUMNS = {"request_id": "TEXT", "scopes": "TEXT[]"}
+"""An audit row's request and scopes, when the writer knows them: left out, they come from the
+transaction's settings, or (a command's row, written by the worker) from the command, through
+the `audit_rows_provenance` trigger, one lookup per row."""
 
 
 def among(column: Any, ids: Iterable[int]) -> ColumnElement[bool]:

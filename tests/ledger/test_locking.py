@@ -53,6 +53,10 @@ async def test_lock_query_runs_before_the_write(engine, rollback_sessions) -> No
         )
     )
     assert lock_account < lock_visit < lock_line < first_write
+    # and the command's outcome was written by its claim, before the locks, not under them
+    claim = first(lambda s: s.startswith("WITH picked AS (SELECT id FROM commands"))
+    assert claim < lock_account
+    assert not [s for s in statements[lock_account:] if s.startswith("UPDATE commands")]
     async with rollback_sessions() as session:
         assert (
             await session.scalar(
@@ -117,6 +121,46 @@ async def test_a_claim_holds_its_commands_until_its_transaction_ends(sessions) -
     async with UnitOfWork(sessions) as third:
         again = await claim_pending_commands(third.session, limit=10, ids=[command_id])
         assert [c.id for c in again] == [command_id]
+
+
+async def test_an_outcome_written_by_the_claim_shows_only_once_committed(sessions) -> None:
+    # given a stored write-off, committed
+    world = await make_world(sessions, [500])
+    command_id = await store_pending(sessions, world, "1", "claimed-as-applied")
+
+    async def status() -> tuple[str, object, object]:
+        async with sessions() as other:
+            row = (
+                await other.execute(
+                    select(Command.status, Command.finished_at, Command.published_at).where(
+                        Command.id == command_id
+                    )
+                )
+            ).one()
+            return row.status, row.finished_at, row.published_at
+
+    # when a transaction claims it as applied and stays open
+    async with UnitOfWork(sessions) as first:
+        claimed = await claim_pending_commands(
+            first.session, limit=10, ids=[command_id], as_applied=True
+        )
+        assert [c.id for c in claimed] == [command_id]
+        # then another connection still sees it PENDING, unfinished and unpublished
+        assert await status() == ("PENDING", None, None)
+        await first.rollback()
+    # and a rollback leaves it PENDING, to be claimed again
+    assert await status() == ("PENDING", None, None)
+    async with UnitOfWork(sessions) as second:
+        again = await claim_pending_commands(
+            second.session, limit=10, ids=[command_id], as_applied=True
+        )
+        assert [c.id for c in again] == [command_id]
+        await second.commit()
+    # and once committed it is APPLIED, finished and published (its events go out from the
+    # outbox the applying batch writes: `domain.commands.republish`)
+    applied, finished_at, published_at = await status()
+    assert applied == "APPLIED"
+    assert finished_at is not None and published_at is not None
 
 
 async def test_what_goes_through_the_driver_is_inside_the_sessions_transaction(sessions) -> None:
