@@ -2,6 +2,7 @@
 bulk chunks and remittance imports."""
 
 from collections.abc import Callable, Iterable, Sequence
+from itertools import repeat
 from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, any_, bindparam, text
@@ -78,7 +79,7 @@ async def insert_rows(
 ) -> None:
     """`insert_columns` for rows given as dicts (a missing key is NULL)."""
     if rows:
-        values = [[row.get(name) for row in rows] for name in columns]
+        values = [list(map(dict.get, rows, repeat(name))) for name in columns]
         await _insert_arrays(session, table, columns, values)
 
 
@@ -142,11 +143,23 @@ def array_parameter(placeholder: str, kind: str, values: list[Any], k: int) -> s
 
 
 def _numbers(values: list[int | None]) -> str:
-    return "{" + ",".join(["NULL" if v is None else f"{v:d}" for v in values]) + "}"
+    """Whole numbers (`int.__repr__` refuses anything but an int), NULL as NULL; the common
+    shapes of a column (no NULL, all NULL) without a Python-level step per element."""
+    nulls = values.count(None)
+    if not nulls:
+        return "{" + ",".join(map(int.__repr__, values)) + "}"
+    if nulls == len(values):
+        return "{" + ",".join(["NULL"] * nulls) + "}"
+    return "{" + ",".join(["NULL" if v is None else int.__repr__(v) for v in values]) + "}"
 
 
 def _texts(values: list[str | None]) -> str:
-    return "{" + ",".join(["NULL" if v is None else _quoted(v) for v in values]) + "}"
+    """Each distinct value quoted once when a column repeats a few (a kind, an actor)."""
+    distinct = set(values)
+    if len(distinct) * 2 > len(values):
+        return "{" + ",".join(["NULL" if v is None else _quoted(v) for v in values]) + "}"
+    quoted = {v: "NULL" if v is None else _quoted(v) for v in distinct}
+    return "{" + ",".join(map(quoted.__getitem__, values)) + "}"
 
 
 def _quoted(value: str) -> str:

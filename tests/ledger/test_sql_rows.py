@@ -3,6 +3,7 @@ whichever way a column's array travels (one text literal, or a list asyncpg enco
 
 from datetime import date
 
+import pytest
 from sqlalchemy import text
 
 from domain.db import SessionFactory
@@ -88,3 +89,30 @@ async def test_updated_rows_take_exactly_the_new_values(rollback_sessions: Sessi
         await update_rows(session, "sql_rows_probe", "id", changed, wanted)
         # then they hold exactly those (tags untouched: NULL)
         assert await _read(session) == [{**row, "tags": None} for row in wanted]
+
+
+async def test_columns_that_repeat_a_few_values_or_are_all_null_come_back_exactly(
+    rollback_sessions: SessionFactory,
+) -> None:
+    async with rollback_sessions() as session, session.begin():
+        await _table(session)
+        # when a text column repeats three tricky values, a number column has no NULL and
+        # another is all NULL (the shapes each get a shortcut)
+        rows = [{"id": k, "n": -(2**62) + k, "small": None, "t": TRICKY[k % 3]} for k in range(40)]
+        await insert_rows(session, "sql_rows_probe", COLUMNS, rows)
+        # then each value comes back as it went in
+        assert await _read(session) == [{**row, "tags": None, "d": None, "b": None} for row in rows]
+
+
+async def test_a_number_column_refuses_anything_but_whole_numbers(
+    rollback_sessions: SessionFactory,
+) -> None:
+    async with rollback_sessions() as session, session.begin():
+        await _table(session)
+        # when a number column holds a string (one that would read as two elements) or a float
+        for bad in ("1,2", 1.5):
+            rows = [{"id": 1, "n": 5}, {"id": 2, "n": bad}, {"id": 3, "n": None}]
+            # then the insert is refused before it is sent, and nothing is written
+            with pytest.raises(TypeError):
+                await insert_rows(session, "sql_rows_probe", COLUMNS, rows)
+        assert await _read(session) == []
