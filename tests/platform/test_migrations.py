@@ -30,6 +30,25 @@ async def test_migrated_database_matches_the_models(engine: AsyncEngine) -> None
     assert diff == []
 
 
+async def test_balance_rows_leave_room_on_each_page_for_their_next_versions(
+    engine: AsyncEngine,
+) -> None:
+    # given the migrated schema, then the tables every posting rewrites fill pages to 80 %
+    # (migration 0014: an update can stay on its page without new index entries)
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            text(
+                "SELECT relname, reloptions FROM pg_class WHERE relkind = 'r' "
+                "AND relname IN ('accounts', 'visits', 'charge_lines') ORDER BY relname"
+            )
+        )
+        assert [tuple(r) for r in rows] == [
+            ("accounts", ["fillfactor=80"]),
+            ("charge_lines", ["fillfactor=80"]),
+            ("visits", ["fillfactor=80"]),
+        ]
+
+
 OLD_LEDGER = """
 WITH t AS (INSERT INTO tenants (slug, name) VALUES ('old', 'Old') RETURNING id),
 p AS (INSERT INTO payers (tenant_id, code, name) SELECT id, '1', 'Self Pay' FROM t RETURNING id),
