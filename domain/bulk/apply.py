@@ -15,6 +15,7 @@ from domain.bulk.chunks import Chunk, Item, Result
 from domain.bulk.models import BulkJob, BulkJobItem
 from domain.bulk.plan import EnqueueMany, plan_job
 from domain.bulk.service import progress
+from domain.ledger.batch import Provenance
 from domain.ledger.sql_rows import update_rows
 from domain.locks import (
     ClaimedCommand,
@@ -75,6 +76,7 @@ async def apply_chunk(uow: UnitOfWork, command: ClaimedCommand) -> None:
             job.params,
             await load_policy(uow.session, command.tenant_id),
             items,
+            Provenance(command.request_id, command.scopes),
         )
         results = await APPLIERS[job.kind](chunk)
     else:

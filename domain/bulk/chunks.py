@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from domain.bulk.rules import SelfPayRule, Skip, changed, judge_writeoff_line
 from domain.errors import DomainError
-from domain.ledger.batch import LedgerBatch, Posting
+from domain.ledger.batch import LedgerBatch, Posting, Provenance
 from domain.ledger.sql_rows import among, insert_rows, next_ids
 from domain.locks import lock_lines, read_entries_under_lock, void_posted_transactions
 from domain.models import ChargeLine, LedgerEntry
@@ -79,6 +79,8 @@ class Chunk:
     params: dict[str, Any]
     policy: TenantPolicy
     items: list[Item]
+    provenance: Provenance | None = None
+    """The chunk command's request id and scopes (the submitting request's), for audit rows."""
 
     def by_account(self) -> Iterator[list[Item]]:
         for _, group in groupby(self.items, key=lambda item: item.account_id):
@@ -129,7 +131,7 @@ async def apply_writeoffs(chunk: Chunk) -> list[Result]:
                 results.append(Result.skipped(item, outcome))
             else:
                 applied.take(item, [replace(outcome, note=note)])
-        batch.add(applied.postings[start:], chunk.actor, chunk.command_id)
+        batch.add(applied.postings[start:], chunk.actor, chunk.command_id, chunk.provenance)
     for item, entry_id, cents in await _post(chunk, batch, applied):
         results.append(Result(item.id, "APPLIED", amount_cents=cents, entry_id=entry_id))
     return results
@@ -175,7 +177,7 @@ async def apply_self_pay(chunk: Chunk) -> list[Result]:
                 continue
             applied.take(item, postings)
             txn_of[item.id] = (txn_id, amount)
-        batch.add(applied.postings[start:], chunk.actor, chunk.command_id)
+        batch.add(applied.postings[start:], chunk.actor, chunk.command_id, chunk.provenance)
     posted = await _post(chunk, batch, applied)
     await _write_transactions(chunk, [(item, *txn_of[item.id]) for item, _, _ in posted])
     for item, _, _ in posted:
@@ -288,7 +290,7 @@ async def _reverse_entries(chunk: Chunk) -> list[Result]:
                 applied.take(item, decide_reversal(chunk.policy, locked, request))
             except DomainError as error:
                 results.append(Result.refused(item, error))
-        batch.add(applied.postings[start:], chunk.actor, chunk.command_id)
+        batch.add(applied.postings[start:], chunk.actor, chunk.command_id, chunk.provenance)
     for item, entry_id, cents in await _post(chunk, batch, applied):
         results.append(Result(item.id, "APPLIED", amount_cents=cents, entry_id=entry_id))
     return results
@@ -329,7 +331,7 @@ async def _void_transactions(chunk: Chunk) -> list[Result]:
                 txn_id, tuple(e for e, _ in pairs), tuple(line for _, line in pairs), reason
             )
             applied.take(item, decide_void(chunk.policy, locked, request))
-        batch.add(applied.postings[start:], chunk.actor, chunk.command_id)
+        batch.add(applied.postings[start:], chunk.actor, chunk.command_id, chunk.provenance)
     for item, _, cents in await _post(chunk, batch, applied):
         results.append(
             Result(

@@ -91,9 +91,9 @@ class LedgerBatch:
     ) -> None:
         """Move the locked balances by `postings`; one version bump per account touched.
 
-        With `provenance` (the worker has it from the claim) the audit rows carry it as
-        written; without it, for any command of the batch, they get it from the database
-        (`PROVENANCE_COLUMNS`)."""
+        With `provenance` (read with the claim) the audit rows carry it as written. If any
+        command of the batch comes without it, every row of the batch gets its request id and
+        scopes from the database instead (`PROVENANCE_COLUMNS`: defaults, then the trigger)."""
         changes: dict[int, _Change] = {}
         self._provenance_given &= provenance is not None
         for p in postings:

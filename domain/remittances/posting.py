@@ -74,7 +74,7 @@ async def apply_claims(chunk: Chunk) -> list[Result]:
             else:
                 decided = decide_claim(claim.claim, lines[item.visit_id], balances, context)
             outcomes.append(_record(item, claim.claim, decided, postings))
-        batch.add(postings[start:], chunk.actor, chunk.command_id)
+        batch.add(postings[start:], chunk.actor, chunk.command_id, chunk.provenance)
     chunk.uow.record(*await batch.flush(session))
     entry_ids = batch.entry_ids  # a fresh list each time it is read
     await _store_outcomes(chunk, claims, outcomes, entry_ids)

@@ -41,7 +41,7 @@ async def reverse_entries(chunk: Chunk) -> list[Result]:
             else:
                 applied.append((item.id, len(postings), abs(entry.amount_cents)))
                 postings.append(negation(entry, chunk.params["reason"], entry.transaction_id))
-        batch.add(postings[start:], chunk.actor, chunk.command_id)
+        batch.add(postings[start:], chunk.actor, chunk.command_id, chunk.provenance)
     chunk.uow.record(*await batch.flush(session))
     ids = batch.entry_ids
     results += [
