@@ -30,7 +30,7 @@ class UnitOfWork:
     def __init__(self, session_factory: SessionFactory, publish: Publish = publish_nowhere):
         self._factory = session_factory
         self._publish = publish
-        self._events: list[Event] = []
+        self._events: list[Event | Callable[[], Sequence[Event]]] = []
         self._after: list[AfterCommit] = []
         self._session: AsyncSession | None = None
 
@@ -69,6 +69,11 @@ class UnitOfWork:
         """Announce these events once the transaction commits."""
         self._events.extend(events)
 
+    def record_later(self, build: Callable[[], Sequence[Event]]) -> None:
+        """Announce the events `build` returns once the transaction commits, in the order
+        recorded; `build` runs after the commit (work kept out of the transaction)."""
+        self._events.append(build)
+
     def after_commit(self, action: AfterCommit) -> None:
         """Run `action` once the transaction commits (e.g. enqueue a task)."""
         self._after.append(action)
@@ -76,14 +81,16 @@ class UnitOfWork:
     async def commit(self) -> None:
         """Commit, then publish recorded events and run after-commit actions."""
         await self.session.commit()
-        events, actions = list(self._events), list(self._after)
+        recorded, actions = list(self._events), list(self._after)
         self._events.clear()
         self._after.clear()
-        if events:
+        if recorded:
             try:
-                await self._publish(events)
+                events = [e for item in recorded for e in (item() if callable(item) else (item,))]
+                if events:
+                    await self._publish(events)
             except Exception:  # publishing is at-most-once; the commit stands
-                log.exception("publish_failed", events=len(events))
+                log.exception("publish_failed", recorded=len(recorded))
         for action in actions:
             await action()
 

@@ -101,7 +101,8 @@ class _Applied:
 
 async def _post(chunk: Chunk, batch: LedgerBatch, applied: _Applied) -> list[tuple[Item, int, int]]:
     """Write the batch; (item, first entry id, |amount|) per applied row."""
-    chunk.uow.record(*await batch.flush(chunk.uow.session))
+    await batch.write(chunk.uow.session)
+    chunk.uow.record_later(batch.events)
     ids = batch.entry_ids
     return [
         (

@@ -131,7 +131,8 @@ async def _apply_tenant(
             postings, command.actor, command.id, Provenance(command.request_id, command.scopes)
         )
         outcomes.append(Outcome(command, "APPLIED"))
-    uow.record(*await batch.flush(uow.session))
+    await batch.write(uow.session)
+    uow.record_later(batch.events)
     return outcomes
 
 

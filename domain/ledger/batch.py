@@ -128,13 +128,18 @@ class LedgerBatch:
 
     @property
     def entry_ids(self) -> list[int]:
-        """The ids `flush` gave the entries, in the order their postings were added."""
+        """The ids `write` gave the entries, in the order their postings were added."""
         return [entry["id"] for entry in self._entries]
 
     async def flush(self, session: AsyncSession) -> list[AccountChanged]:
-        """Write everything added; returns one event per (command, account), in order."""
+        """`write`, then `events`."""
+        await self.write(session)
+        return self.events()
+
+    async def write(self, session: AsyncSession) -> None:
+        """Write everything added: entries, audit rows, balances."""
         if not self._entries:
-            return []
+            return
         entry_ids = await next_ids(session, "ledger_entries_id_seq", len(self._entries))
         audits = iter(a for a in self._audits if "entry_id" not in a)
         for entry, audit, entry_id in zip(self._entries, audits, entry_ids, strict=True):
@@ -143,6 +148,10 @@ class LedgerBatch:
         await insert_rows(session, "ledger_entries", ENTRY_COLUMNS, self._entries)
         await self._write_audits(session)
         await self._write_projection(session)
+
+    def events(self) -> list[AccountChanged]:
+        """One event per (command, account), in order; once written (a unit of work builds
+        them after its commit: `UnitOfWork.record_later`, out from under the locks)."""
         return [
             AccountChanged(
                 tenant_id=self._tenant_id,
@@ -150,7 +159,7 @@ class LedgerBatch:
                 version=c.version,
                 balance_cents=c.balance_cents,
                 command_id=c.command_id,
-                entry_ids=[entry_ids[i] for i in c.entry_indexes],
+                entry_ids=[self._entries[i]["id"] for i in c.entry_indexes],
                 lines=c.lines,
                 entries=[self._posted(self._entries[i]) for i in c.entry_indexes],
             )

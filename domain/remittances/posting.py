@@ -75,7 +75,8 @@ async def apply_claims(chunk: Chunk) -> list[Result]:
                 decided = decide_claim(claim.claim, lines[item.visit_id], balances, context)
             outcomes.append(_record(item, claim.claim, decided, postings))
         batch.add(postings[start:], chunk.actor, chunk.command_id, chunk.provenance)
-    chunk.uow.record(*await batch.flush(session))
+    await batch.write(session)
+    chunk.uow.record_later(batch.events)
     entry_ids = batch.entry_ids  # a fresh list each time it is read
     await _store_outcomes(chunk, claims, outcomes, entry_ids)
     return [_result(o, entry_ids, context.transaction_id) for o in outcomes]

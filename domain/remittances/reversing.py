@@ -42,7 +42,8 @@ async def reverse_entries(chunk: Chunk) -> list[Result]:
                 applied.append((item.id, len(postings), abs(entry.amount_cents)))
                 postings.append(negation(entry, chunk.params["reason"], entry.transaction_id))
         batch.add(postings[start:], chunk.actor, chunk.command_id, chunk.provenance)
-    chunk.uow.record(*await batch.flush(session))
+    await batch.write(session)
+    chunk.uow.record_later(batch.events)
     ids = batch.entry_ids
     results += [
         Result(item, "APPLIED", amount_cents=cents, entry_id=ids[index])
