@@ -79,7 +79,7 @@ class Chunk:
     params: dict[str, Any]
     policy: TenantPolicy
     items: list[Item]
-    provenance: Provenance | None = None
+    provenance: Provenance
     """The chunk command's request id and scopes (the submitting request's), for audit rows."""
 
     def by_account(self) -> Iterator[list[Item]]:

@@ -2,7 +2,7 @@
 
 A `LedgerBatch` is the only thing that changes a balance. It works on rows already locked (see
 `domain.locks`): `add` judges nothing, it moves the locked snapshot in memory, one command at a
-time, so each command sees the balances its predecessors left; `flush` writes every entry,
+time, so each command sees the balances its predecessors left; `write` writes every entry,
 audit row and balance of the batch in a handful of statements. Entries join their accounts' hash
 chains there (`domain.ledger.chain.link`): ids are reserved under the account locks, entries
 hashed in id order, and each account's new head rides on its balance UPDATE.
@@ -80,7 +80,6 @@ class LedgerBatch:
         self._audits: list[dict[str, Any]] = []
         self._changes: list[_Change] = []
         self._lines: set[int] = set()
-        self._provenance_given = True
 
     def add(
         self,
@@ -95,7 +94,6 @@ class LedgerBatch:
         command of the batch comes without it, every row of the batch gets its request id and
         scopes from the database instead (`PROVENANCE_COLUMNS`: defaults, then the trigger)."""
         changes: dict[int, _Change] = {}
-        self._provenance_given &= provenance is not None
         for p in postings:
             line = self._locked.lines[p.line_id]
             before = line.balance_cents
@@ -130,11 +128,6 @@ class LedgerBatch:
     def entry_ids(self) -> list[int]:
         """The ids `write` gave the entries, in the order their postings were added."""
         return [entry["id"] for entry in self._entries]
-
-    async def flush(self, session: AsyncSession) -> list[AccountChanged]:
-        """`write`, then `events`."""
-        await self.write(session)
-        return self.events()
 
     async def write(self, session: AsyncSession) -> None:
         """Write everything added: entries, audit rows, balances."""
@@ -175,7 +168,8 @@ class LedgerBatch:
 
     async def _write_audits(self, session: AsyncSession) -> None:
         """Insert the audit rows; a reversal's pair of rows name each other."""
-        provenance = PROVENANCE_COLUMNS if self._provenance_given else {}
+        given = all("request_id" in audit for audit in self._audits)
+        provenance = PROVENANCE_COLUMNS if given else {}
         if not any("pair" in a for a in self._audits):
             await insert_rows(session, "audit_rows", AUDIT_COLUMNS | provenance, self._audits)
             return
@@ -300,4 +294,5 @@ async def post(
     """Post one set of postings and write them at once (a batch of one)."""
     batch = LedgerBatch(tenant_id, locked)
     batch.add(postings, actor, command_id)
-    return await batch.flush(session)
+    await batch.write(session)
+    return batch.events()

@@ -79,8 +79,7 @@ async def insert_rows(
 ) -> None:
     """`insert_columns` for rows given as dicts (a missing key is NULL)."""
     if rows:
-        values = [list(map(dict.get, rows, repeat(name))) for name in columns]
-        await _insert_arrays(session, table, columns, values)
+        await _insert_arrays(session, table, columns, _column_values(rows, columns))
 
 
 async def insert_columns(
@@ -122,6 +121,11 @@ async def _insert_arrays(
         f"FROM unnest({', '.join(arrays)}) AS u({', '.join(names)})",
         *values,
     )
+
+
+def _column_values(rows: list[dict[str, Any]], names: Iterable[str]) -> list[list[Any]]:
+    """One list per column name, in row order (a missing key is NULL)."""
+    return [list(map(dict.get, rows, repeat(name))) for name in names]
 
 
 def _element(kind: str) -> str:
@@ -193,7 +197,7 @@ async def update_rows(
     """UPDATE many rows by `key` as one statement; `extra` adds fixed assignments."""
     names = [key, *columns]
     types = {key: "BIGINT", **columns}
-    values = [[row.get(name) for row in rows] for name in names]
+    values = _column_values(rows, names)
     arrays = ", ".join(
         array_parameter(f":{name}", types[name], values, k) for k, name in enumerate(names)
     )
