@@ -20,6 +20,7 @@ from bench.report import BenchError
 from bench.stack import Stack
 
 APPLY_TASK = "arledger.apply_command"
+WARM_UP_ACCOUNTS, WARM_UP_COMMANDS = 200, 4_000
 
 
 @dataclass
@@ -54,13 +55,19 @@ def send_wakeups(app: Celery, queue: str, ids: list[int]) -> float:
 
 
 async def warm_up(stack: Stack, conn: asyncpg.Connection, app: Celery) -> None:
-    """One command through the worker, so that it is up before anything is timed."""
+    """One command through the worker, so that it is up; then a burst over many accounts, so
+    that each of its children has applied batches (its connection, statements and code
+    paths warm) before anything is timed."""
     tenant = await seed_tenant(conn, 1, 1, 10_000)
     ids = await insert_pending(conn, tenant, [(tenant.lines[0][0], 1)])
     await asyncio.to_thread(send_wakeups, app, stack.queue, ids)
     outcome = await wait_final(conn, tenant.id, 1, 120, lambda: stack.check_alive("worker"))
     if outcome.applied != 1:
         raise BenchError("the warm-up write-off was not applied")
+    burst = await seed_tenant(conn, WARM_UP_ACCOUNTS, 1, 10_000_000)
+    run = await run_apply(stack, conn, app, burst, WARM_UP_COMMANDS)
+    if run.applied != WARM_UP_COMMANDS:
+        raise BenchError("the warm-up burst was not applied")
 
 
 def picks_for(tenant: Tenant, count: int, seed: int) -> list[tuple[int, int]]:
