@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     apply_batch_size: int = Field(default=1000, ge=1, le=5000)
     apply_batch_wait_seconds: float = Field(default=0.0, ge=0.0, le=1.0)
     apply_drain_seconds: float = Field(default=5.0, gt=0.0)
+    apply_batch_account_share: float = Field(default=0.5, gt=0.0, le=1.0)
+    """The share of the accounts the oldest PENDING commands wait on that one batch may lock
+    (`domain.locks.claim_disjoint_batch`): at 0.5 a second worker child drains the other half
+    beside it; at 1.0 one batch takes them all and children take turns."""
     bulk_chunk_size: int = Field(default=500, ge=1, le=20_000)
     enqueue_interval_seconds: float = Field(default=0.02, ge=0.0, le=1.0)
     """Shortest time between two wake-ups one API process sends (a lone command after a quiet

@@ -7,11 +7,15 @@ remittance that job posts or reverses. A settings
 change locks only its tenant row, which no balance path takes; the API locks a transaction or a
 bulk job row on its own, never with balance rows. Every balance read that feeds a decision is
 made here, under the lock.
+
+The batched drain's claim (`claim_disjoint_batch`) takes accounts first, and command rows after
+them, both with SKIP LOCKED: it never waits, so no order is needed, and the accounts it holds
+are already its own when `lock_lines` comes to them; no other path holds a visit or a line
+without its account. A batch that finds nothing free queues the classic way instead.
 """
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
@@ -21,6 +25,14 @@ from sqlalchemy.orm import aliased
 
 from domain.bulk.models import BulkJob
 from domain.ledger.sql_rows import among
+from domain.locked import (
+    ClaimedCommand,
+    LockedAccount,
+    LockedBalances,
+    LockedEntry,
+    LockedLine,
+    LockedVisit,
+)
 from domain.models import (
     Account,
     ChargeLine,
@@ -32,97 +44,22 @@ from domain.models import (
 )
 from domain.remittances.models import Remittance
 
-
-@dataclass
-class LockedLine:
-    """A charge line's state as read under its row lock."""
-
-    id: int
-    visit_id: int
-    account_id: int
-    balance_cents: int
-    protected: bool
-
-
-@dataclass
-class LockedVisit:
-    """A visit's state as read under its row lock."""
-
-    id: int
-    account_id: int
-    state: str
-    balance_cents: int
-
-
-@dataclass
-class LockedAccount:
-    """An account's state as read under its row lock."""
-
-    id: int
-    balance_cents: int
-    version: int
-    ledger_chain_hash: bytes
-    """The head of its hash chain (`domain.ledger.chain`); the batch moves it as it posts."""
-
-
-@dataclass
-class LockedEntry:
-    """A ledger entry on a locked line, and the reversal it already has (if any).
-
-    No reversal can be written while its line is locked, so `reversed_by` stays true for the
-    transaction; the batch sets it to -1 when it reverses the entry itself.
-    """
-
-    id: int
-    line_id: int
-    kind: str
-    amount_cents: int
-    memo_amount_cents: int | None
-    reason: str | None
-    category: str | None
-    carc_group: str | None
-    carc_reason: str | None
-    transaction_code_id: int | None
-    reverses_entry_id: int | None
-    reversed_by: int | None
-    transaction_id: int | None = None
-
-
-@dataclass
-class LockedBalances:
-    """The balance rows one command may change, all locked by this transaction."""
-
-    accounts: dict[int, LockedAccount]
-    visits: dict[int, LockedVisit]
-    lines: dict[int, LockedLine]
-    entries: dict[int, LockedEntry] = field(default_factory=dict)
-
-
 BULK_COMMAND_KINDS = ("BULK_PLAN", "BULK_CHUNK")
-
-
-@dataclass(frozen=True)
-class ClaimedCommand:
-    """A PENDING command this transaction holds (row-locked): what applying it needs."""
-
-    id: int
-    tenant_id: int
-    kind: str
-    payload: dict[str, Any]
-    actor: str
-    request_id: str | None
-    scopes: list[str] | None
 
 
 _PICK = """FROM commands
 WHERE status = 'PENDING' AND (kind = ANY(CAST(:bulk_kinds AS TEXT[]))) = :bulk {only}
 ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED"""
-_CLAIM = "SELECT id, tenant_id, kind, CAST(payload AS TEXT), actor, request_id, scopes " + _PICK
+_CLAIM = (
+    "SELECT id, tenant_id, kind, CAST(payload AS TEXT), actor, request_id, scopes, account_ids "
+    + _PICK
+)
 _CLAIM_AS_APPLIED = f"""WITH picked AS (SELECT id {_PICK})
 UPDATE commands c
 SET status = 'APPLIED', finished_at = clock_timestamp(), published_at = clock_timestamp()
 FROM picked WHERE c.id = picked.id
-RETURNING c.id, c.tenant_id, c.kind, CAST(c.payload AS TEXT), c.actor, c.request_id, c.scopes"""
+RETURNING c.id, c.tenant_id, c.kind, CAST(c.payload AS TEXT), c.actor, c.request_id, c.scopes,
+    c.account_ids"""
 
 
 async def claim_pending_commands(
@@ -152,6 +89,90 @@ async def claim_pending_commands(
     claim = _CLAIM_AS_APPLIED if as_applied else _CLAIM
     rows = await session.execute(text(claim.format(only=only)), params)
     return [ClaimedCommand(r[0], r[1], r[2], json.loads(r[3]), *r[4:]) for r in rows]
+
+
+_DRAIN_PENDING = "status = 'PENDING' AND NOT (kind = ANY(CAST(:bulk_kinds AS TEXT[])))"
+_CLAIM_DISJOINT = f"""WITH oldest AS MATERIALIZED (
+    SELECT id, account_ids FROM commands WHERE {_DRAIN_PENDING} ORDER BY id LIMIT :window
+), wanted AS (
+    SELECT account_id, min(id) AS first_id FROM oldest, unnest(account_ids) AS account_id
+    GROUP BY account_id
+), held AS (
+    SELECT a.id FROM accounts a JOIN wanted w ON a.id = w.account_id ORDER BY w.first_id, a.id
+    LIMIT (SELECT CASE WHEN (SELECT count(*) FROM oldest) <= :limit THEN count(*) ELSE
+        GREATEST(CEIL(count(*) * CAST(:share AS DOUBLE PRECISION)),
+        (SELECT cardinality(account_ids) FROM oldest ORDER BY id LIMIT 1)) END FROM wanted)
+    FOR UPDATE OF a SKIP LOCKED
+), mine AS MATERIALIZED (
+    SELECT ARRAY(SELECT id FROM held) || ARRAY(
+        SELECT account_id FROM wanted w WHERE NOT EXISTS (SELECT FROM accounts a
+        WHERE a.id = w.account_id)) AS ids
+), judged AS MATERIALIZED (
+    SELECT o.id, o.account_ids, o.account_ids <@ mine.ids AS own,
+        o.account_ids && mine.ids AS touches
+    FROM oldest o, mine
+), blocked AS MATERIALIZED (
+    SELECT id, account_ids FROM judged WHERE touches AND NOT own
+), eligible AS MATERIALIZED (
+    SELECT j.id, j.account_ids FROM judged j WHERE j.own AND NOT EXISTS (
+        SELECT FROM blocked b WHERE b.id < j.id AND b.account_ids && j.account_ids)
+    ORDER BY j.id LIMIT :limit
+), locked AS MATERIALIZED (
+    SELECT c.id, c.status, e.account_ids FROM commands c JOIN eligible e ON e.id = c.id
+    ORDER BY c.id FOR UPDATE OF c SKIP LOCKED
+), skipped AS MATERIALIZED (
+    SELECT e.id, e.account_ids FROM eligible e WHERE e.id NOT IN (SELECT id FROM locked)
+), claimable AS (
+    SELECT l.id FROM locked l WHERE l.status = 'PENDING' AND NOT EXISTS (
+        SELECT FROM skipped s WHERE s.id < l.id AND s.account_ids && l.account_ids)
+)
+UPDATE commands c
+SET status = 'APPLIED', finished_at = clock_timestamp(), published_at = clock_timestamp()
+FROM claimable WHERE c.id = claimable.id
+RETURNING c.id, c.tenant_id, c.kind, CAST(c.payload AS TEXT), c.actor, c.request_id, c.scopes,
+    c.account_ids, (SELECT count(*) FROM oldest)"""
+
+
+async def claim_disjoint_batch(
+    session: AsyncSession, *, limit: int, share: float
+) -> tuple[list[ClaimedCommand], bool]:
+    """The batched drain's claim: up to `limit` PENDING commands, claimed as APPLIED (see
+    `claim_pending_commands`), on accounts no other transaction holds, which it locks first;
+    and whether they are every PENDING command it saw.
+
+    It looks at the oldest `2 * limit` PENDING commands and the accounts they wait on, in the
+    order their first command arrived. When they are more than one batch, it locks at most
+    `share` of those accounts (and all of the oldest command's, if free), so that a second
+    worker finds the rest free and drains them beside it instead of queueing behind the same
+    balance rows; otherwise all it can. It skips accounts another transaction holds (SKIP
+    LOCKED never waits, so this needs no order). It claims the commands whose accounts are all
+    its own, in id order, and stops before the first that needs an account held elsewhere or
+    that another transaction has claimed (`claim_pending_commands`, then `lock_lines` waits):
+    an account's commands are applied in id order. An account id that names no account holds
+    nobody up (the command is claimed and judged: there is nothing to post on).
+
+    Empty when every PENDING command is on accounts or command rows held elsewhere (or there
+    is none: `any_pending` tells which); the caller then claims with `claim_pending_commands`
+    in a fresh transaction and queues.
+    """
+    params = {
+        "limit": limit,
+        "window": 2 * limit,
+        "share": share,
+        "bulk_kinds": list(BULK_COMMAND_KINDS),
+    }
+    rows = (await session.execute(text(_CLAIM_DISJOINT), params)).all()
+    claimed = [ClaimedCommand(r[0], r[1], r[2], json.loads(r[3]), *r[4:8]) for r in rows]
+    return claimed, bool(rows) and len(rows) == rows[0][8]
+
+
+async def any_pending(session: AsyncSession) -> bool:
+    """Whether any command waits for the batched drain (held elsewhere or not)."""
+    found = await session.scalar(
+        text(f"SELECT EXISTS (SELECT FROM commands WHERE {_DRAIN_PENDING})"),
+        {"bulk_kinds": list(BULK_COMMAND_KINDS)},
+    )
+    return bool(found)
 
 
 def stale_pending_commands(cutoff: datetime, limit: int) -> Select[int]:

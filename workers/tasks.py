@@ -20,18 +20,22 @@ from workers.runtime import run, runtime
 log = structlog.get_logger(__name__)
 
 
-async def _drain(batch_size: int, wait_seconds: float, budget_seconds: float) -> int:
-    """Apply batches of PENDING commands until a batch comes back short or time is up."""
+async def _drain(batch_size: int, wait_seconds: float, budget_seconds: float, share: float) -> int:
+    """Apply batches of PENDING commands until none is left or time is up.
+
+    A batch that finds every waiting command on rows another child holds ends its
+    transaction, and the next one queues behind it (`apply_next_batch`)."""
     if wait_seconds > 0:
         await asyncio.sleep(wait_seconds)
-    deadline, total = time.monotonic() + budget_seconds, 0
+    deadline, total, queue = time.monotonic() + budget_seconds, 0, False
     while True:
         async with runtime().uow() as uow:
-            claimed = await applying.apply_next_batch(uow, batch_size)
+            batch = await applying.apply_next_batch(uow, batch_size, share, queue)
             await uow.commit()
-        total += claimed
-        if claimed < batch_size or time.monotonic() > deadline:
+        total += batch.claimed
+        if not batch.more or time.monotonic() > deadline:
             return total
+        queue = batch.queue
 
 
 @app.task(name="arledger.apply_command", acks_late=True)
@@ -47,6 +51,7 @@ def apply_command(command_id: int) -> int:
             settings.apply_batch_size,
             settings.apply_batch_wait_seconds,
             settings.apply_drain_seconds,
+            settings.apply_batch_account_share,
         )
     )
     if applied:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from domain.errors import DomainError, Problem
 from domain.ledger.batch import Posting
-from domain.locks import LockedBalances, LockedLine
+from domain.locked import LockedBalances, LockedLine
 from domain.money import positive_cents
 from domain.tenants.policy import Category, TenantPolicy
 from domain.writeoffs.rules import MAX_NOTE, exceeds_balance

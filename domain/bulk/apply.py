@@ -17,12 +17,8 @@ from domain.bulk.plan import EnqueueMany, plan_job
 from domain.bulk.service import progress
 from domain.ledger.batch import Provenance
 from domain.ledger.sql_rows import update_rows
-from domain.locks import (
-    ClaimedCommand,
-    advance_bulk_job,
-    claim_pending_commands,
-    lock_bulk_job,
-)
+from domain.locked import ClaimedCommand
+from domain.locks import advance_bulk_job, claim_pending_commands, lock_bulk_job
 from domain.models import Command
 from domain.tenants.policy import load_policy
 from domain.uow import UnitOfWork

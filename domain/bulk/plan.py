@@ -14,7 +14,8 @@ from domain.bulk.appliers import finish_job
 from domain.bulk.models import BulkJob, BulkJobItem
 from domain.bulk.service import progress
 from domain.commands.store import fingerprint
-from domain.locks import ClaimedCommand, lock_bulk_job
+from domain.locked import ClaimedCommand
+from domain.locks import lock_bulk_job
 from domain.models import Command, LedgerEntry
 from domain.remittances.models import RemittanceClaim
 from domain.transactions.service import tenant_today

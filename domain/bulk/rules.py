@@ -12,7 +12,7 @@ from decimal import Decimal
 from domain.errors import DomainError
 from domain.ledger.availability import visit_state_blocks_writeoff
 from domain.ledger.batch import Posting
-from domain.locks import LockedBalances
+from domain.locked import LockedBalances
 from domain.money import format_cents
 from domain.tenants.policy import TenantPolicy
 

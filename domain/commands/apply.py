@@ -18,9 +18,10 @@ from domain.errors import DomainError
 from domain.events import CommandFinished
 from domain.ledger.batch import LedgerBatch, Posting, Provenance
 from domain.ledger.sql_rows import AUDIT_COLUMNS, PROVENANCE_COLUMNS, insert_rows, update_rows
+from domain.locked import ClaimedCommand, LockedBalances
 from domain.locks import (
-    ClaimedCommand,
-    LockedBalances,
+    any_pending,
+    claim_disjoint_batch,
     claim_pending_commands,
     lock_lines,
     read_entries_under_lock,
@@ -80,11 +81,40 @@ class Outcome:
     message: str | None = None
 
 
-async def apply_next_batch(uow: UnitOfWork, limit: int) -> int:
-    """Claim and apply up to `limit` PENDING commands; returns how many were claimed."""
-    commands = await claim_pending_commands(uow.session, limit=limit, as_applied=True)
+@dataclass(frozen=True)
+class Drained:
+    """What one batch of the drain claimed, and how the next one should claim."""
+
+    claimed: int
+    more: bool
+    """Commands may be left that this batch did not take: drain on."""
+    queue: bool = False
+    """The next batch should queue for balance rows rather than look for free ones: this
+    one found none free, or queued for a single account (a hot one: nothing to share)."""
+
+
+async def apply_next_batch(
+    uow: UnitOfWork, limit: int, share: float = 1.0, queue: bool = False
+) -> Drained:
+    """Claim and apply up to `limit` PENDING commands.
+
+    On accounts no other transaction holds (`domain.locks.claim_disjoint_batch`, with its
+    `share`), unless `queue`: then the oldest commands no one has claimed, queueing for their
+    balance rows (`lock_lines` waits) behind whoever holds them, as a hot account needs. A
+    batch that finds nothing free claims nothing; the caller ends its transaction (releasing
+    what it locked) and queues in the next."""
+    if queue:
+        commands = await claim_pending_commands(uow.session, limit=limit, as_applied=True)
+        accounts = {a for c in commands for a in c.account_ids}
+        drained = Drained(len(commands), len(commands) == limit, queue=len(accounts) == 1)
+    else:
+        commands, complete = await claim_disjoint_batch(uow.session, limit=limit, share=share)
+        if not commands:
+            held = await any_pending(uow.session)
+            return Drained(0, more=held, queue=held)
+        drained = Drained(len(commands), more=not complete)
     await apply_claimed(uow, commands)
-    return len(commands)
+    return drained
 
 
 async def apply(uow: UnitOfWork, command_id: int) -> str | None:

@@ -25,7 +25,7 @@ from domain.ledger.sql_rows import (
     next_ids,
     update_rows,
 )
-from domain.locks import LockedBalances
+from domain.locked import LockedBalances
 
 
 @dataclass(frozen=True)

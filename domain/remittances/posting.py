@@ -19,7 +19,8 @@ from domain.bulk.chunks import Chunk, Item, Result
 from domain.bulk.rules import Skip
 from domain.ledger.batch import LedgerBatch, Posting
 from domain.ledger.sql_rows import among, update_rows
-from domain.locks import LockedBalances, lock_lines, read_entries_under_lock
+from domain.locked import LockedBalances
+from domain.locks import lock_lines, read_entries_under_lock
 from domain.models import ChargeLine
 from domain.remittances import codes
 from domain.remittances.claim_rules import ClaimToPost, Context, Decision, decide_claim

@@ -10,7 +10,7 @@ from typing import Any
 
 from domain.errors import DomainError
 from domain.ledger.batch import Posting
-from domain.locks import LockedBalances, LockedEntry
+from domain.locked import LockedBalances, LockedEntry
 from domain.tenants.policy import TenantPolicy
 
 SCOPE_TO_REVERSE = {

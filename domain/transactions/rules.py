@@ -22,7 +22,7 @@ from typing import Any
 from domain.errors import DomainError
 from domain.ledger.availability import ADJUSTMENT_SCOPE, WRITE_OFF_SCOPE
 from domain.ledger.batch import Posting
-from domain.locks import LockedBalances, LockedLine
+from domain.locked import LockedBalances, LockedLine
 from domain.reversals.rules import negation
 from domain.tenants.policy import TenantPolicy
 from domain.writeoffs.rules import exceeds_balance

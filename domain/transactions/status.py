@@ -3,7 +3,7 @@
 from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.locks import ClaimedCommand
+from domain.locked import ClaimedCommand
 from domain.models import Transaction
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from domain.errors import DomainError, Problem
 from domain.ledger.availability import visit_state_blocks_writeoff
 from domain.ledger.batch import Posting
-from domain.locks import LockedBalances
+from domain.locked import LockedBalances
 from domain.models import WRITE_OFF_REASONS
 from domain.money import format_cents, positive_cents
 from domain.tenants.policy import TenantPolicy

@@ -23,7 +23,7 @@ async def test_a_batch_matches_one_at_a_time_application(rollback_sessions) -> N
 
     # when one batch applies them all in one transaction
     async with UnitOfWork(rollback_sessions, collect) as uow:
-        assert await applying.apply_next_batch(uow, limit=50) >= 5
+        assert (await applying.apply_next_batch(uow, limit=50)).claimed >= 5
         await uow.commit()
 
     # then each was judged on the balance its predecessors left
@@ -73,7 +73,7 @@ async def test_a_batch_spans_tenants_and_lines(rollback_sessions) -> None:
     claimed = []
     for _ in range(3):
         async with UnitOfWork(rollback_sessions) as uow:
-            claimed.append(await applying.apply_next_batch(uow, limit=2))
+            claimed.append((await applying.apply_next_batch(uow, limit=2)).claimed)
             await uow.commit()
     # then every command was applied exactly once
     assert claimed[0] == 2 and sum(claimed) >= 3

@@ -66,6 +66,51 @@ async def test_lock_query_runs_before_the_write(engine, rollback_sessions) -> No
         )
 
 
+async def test_the_drain_locks_accounts_in_its_claim_before_any_write(
+    engine, rollback_sessions
+) -> None:
+    # given a stored write-off
+    world = await make_world(rollback_sessions, [10000])
+    await store_pending(rollback_sessions, world, "12.34", "drain-lock-order")
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(" ".join(statement.split()))
+
+    # when the drain applies a batch
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with UnitOfWork(rollback_sessions) as uow:
+            assert (await applying.apply_next_batch(uow, 1000, share=0.5)).claimed >= 1
+            await uow.commit()
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+    # then its first statement is the claim, which locks the accounts (SKIP LOCKED) and writes
+    # the outcome; visits and lines are locked next, before any balance or ledger write
+    statements = [s for s in statements if not s.startswith(("SAVEPOINT", "RELEASE"))]
+    claim = statements[0]
+    assert claim.startswith("WITH oldest AS MATERIALIZED")
+    assert "FROM accounts a" in claim and "FOR UPDATE OF a SKIP LOCKED" in claim
+    assert "FOR UPDATE OF c SKIP LOCKED" in claim and "UPDATE commands c SET status" in claim
+
+    def first(prefix: str) -> int:
+        return next(i for i, s in enumerate(statements) if s.startswith(prefix))
+
+    def locks(table: str) -> int:
+        """The first statement that reads `table` (its first FROM) FOR UPDATE."""
+        return next(
+            i
+            for i, s in enumerate(statements)
+            if s.split(" FROM ", 1)[-1].startswith(table + " ") and "FOR UPDATE" in s
+        )
+
+    lock_visit, lock_line = locks("visits"), locks("charge_lines")
+    writes = [first(p) for p in ("UPDATE charge_lines", "UPDATE visits", "UPDATE accounts")]
+    assert 0 < lock_visit < lock_line < min(writes)
+    assert not [s for s in statements[1:] if s.startswith("UPDATE commands")]
+
+
 async def test_applying_a_final_command_again_is_a_no_op(rollback_sessions) -> None:
     world = await make_world(rollback_sessions, [500])
     command_id = await store_pending(rollback_sessions, world, "5", "again")
