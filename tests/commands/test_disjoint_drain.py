@@ -83,6 +83,15 @@ async def name_accounts(sessions: SessionFactory, command_id: int, account_ids: 
         )
 
 
+async def claim_and_release(sessions: SessionFactory) -> tuple[list[int], bool]:
+    """What a drain claim (up to 10, half the accounts) takes now, on its own connection; its
+    transaction is rolled back."""
+    async with UnitOfWork(sessions) as uow:
+        claimed, complete = await claim_disjoint_batch(uow.session, limit=10, share=0.5)
+        await uow.rollback()
+    return [c.id for c in claimed], complete
+
+
 async def test_two_batches_drain_disjoint_accounts_side_by_side(sessions) -> None:
     # given four accounts and three $1 write-offs on each, stored round-robin
     await drain_leftovers(sessions)
@@ -163,16 +172,10 @@ async def test_a_command_claimed_elsewhere_holds_back_its_accounts_later_ones(se
         # when another transaction has claimed the first (and holds no account yet)
         assert [c.id for c in await claim_pending_commands(elsewhere.session, limit=1)] == [a1]
         # then a drain claim takes the other account's command, not the later one on the first
-        async with UnitOfWork(sessions) as uow:
-            claimed, complete = await claim_disjoint_batch(uow.session, limit=10, share=0.5)
-            assert ([c.id for c in claimed], complete) == ([b1], False)
-            await uow.rollback()
+        assert await claim_and_release(sessions) == ([b1], False)
         await elsewhere.rollback()
     # and once that transaction is gone, the first account's commands are claimed in order
-    async with UnitOfWork(sessions) as uow:
-        claimed, complete = await claim_disjoint_batch(uow.session, limit=10, share=0.5)
-        assert ([c.id for c in claimed], complete) == ([a1, a2, b1], True)
-        await uow.rollback()
+    assert await claim_and_release(sessions) == ([a1, a2, b1], True)
 
 
 async def test_a_command_waiting_on_an_account_held_elsewhere_holds_back_its_others(
@@ -190,16 +193,10 @@ async def test_a_command_waiting_on_an_account_held_elsewhere_holds_back_its_oth
         # when another transaction holds B
         await lock_lines(holder.session, a.tenant_id, [b_line])
         # then a drain claim takes C's write-off only: A's waits behind the command on A and B
-        async with UnitOfWork(sessions) as uow:
-            claimed, complete = await claim_disjoint_batch(uow.session, limit=10, share=0.5)
-            assert ([c.id for c in claimed], complete) == ([on_c], False)
-            await uow.rollback()
+        assert await claim_and_release(sessions) == ([on_c], False)
         await holder.rollback()
     # and once B is free, the command on A and B comes first, then A's write-off
-    async with UnitOfWork(sessions) as uow:
-        claimed, complete = await claim_disjoint_batch(uow.session, limit=10, share=0.5)
-        assert ([c.id for c in claimed], complete) == ([across, on_a, on_c], True)
-        await uow.rollback()
+    assert await claim_and_release(sessions) == ([across, on_a, on_c], True)
 
 
 async def test_an_account_id_that_names_no_account_holds_nothing_up(sessions) -> None:

@@ -1,9 +1,11 @@
 """The lock is taken before anything is written, and re-checked state decides."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from uuid import uuid4
 
 from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.commands import apply as applying
 from domain.db import driver_connection
@@ -13,23 +15,31 @@ from domain.uow import UnitOfWork
 from tests.support.factories import make_world, store_pending
 
 
-async def test_lock_query_runs_before_the_write(engine, rollback_sessions) -> None:
-    # given a stored write-off command
-    world = await make_world(rollback_sessions, [10000])
-    command_id = await store_pending(rollback_sessions, world, "12.34", "lock-order")
+@contextmanager
+def recording(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The SQL statements the engine sends while inside, whitespace folded."""
     statements: list[str] = []
 
     def record(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
         statements.append(" ".join(statement.split()))
 
-    # when it is applied
     event.listen(engine.sync_engine, "before_cursor_execute", record)
     try:
+        yield statements
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+async def test_lock_query_runs_before_the_write(engine, rollback_sessions) -> None:
+    # given a stored write-off command
+    world = await make_world(rollback_sessions, [10000])
+    command_id = await store_pending(rollback_sessions, world, "12.34", "lock-order")
+
+    # when it is applied
+    with recording(engine) as statements:
         async with UnitOfWork(rollback_sessions) as uow:
             assert await applying.apply(uow, command_id) == "APPLIED"
             await uow.commit()
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
     # then every balance row is locked (accounts, visits, lines) before any write
     def first(predicate) -> int:  # type: ignore[no-untyped-def]
@@ -72,23 +82,16 @@ async def test_the_drain_locks_accounts_in_its_claim_before_any_write(
     # given a stored write-off
     world = await make_world(rollback_sessions, [10000])
     await store_pending(rollback_sessions, world, "12.34", "drain-lock-order")
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
-        statements.append(" ".join(statement.split()))
 
     # when the drain applies a batch
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
+    with recording(engine) as recorded:
         async with UnitOfWork(rollback_sessions) as uow:
             assert (await applying.apply_next_batch(uow, 1000, share=0.5)).claimed >= 1
             await uow.commit()
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
     # then its first statement is the claim, which locks the accounts (SKIP LOCKED) and writes
     # the outcome; visits and lines are locked next, before any balance or ledger write
-    statements = [s for s in statements if not s.startswith(("SAVEPOINT", "RELEASE"))]
+    statements = [s for s in recorded if not s.startswith(("SAVEPOINT", "RELEASE"))]
     claim = statements[0]
     assert claim.startswith("WITH oldest AS MATERIALIZED")
     assert "FROM accounts a" in claim and "FOR UPDATE OF a SKIP LOCKED" in claim
