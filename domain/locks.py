@@ -146,9 +146,10 @@ async def claim_disjoint_batch(
     worker finds the rest free and drains them beside it instead of queueing behind the same
     balance rows; otherwise all it can. It skips accounts another transaction holds (SKIP
     LOCKED never waits, so this needs no order). It claims the commands whose accounts are all
-    its own, in id order, and stops before the first that needs an account held elsewhere or
-    that another transaction has claimed (`claim_pending_commands`, then `lock_lines` waits):
-    an account's commands are applied in id order. An account id that names no account holds
+    its own, in id order; on each of its accounts it stops before the first command that also
+    needs an account held elsewhere, or that another transaction has claimed
+    (`claim_pending_commands`, then `lock_lines` waits), so an account's commands are applied
+    in id order. An account id that names no account holds
     nobody up (the command is claimed and judged: there is nothing to post on).
 
     Empty when every PENDING command is on accounts or command rows held elsewhere (or there
