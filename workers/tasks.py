@@ -23,11 +23,14 @@ log = structlog.get_logger(__name__)
 async def _drain(batch_size: int, wait_seconds: float, budget_seconds: float, share: float) -> int:
     """Apply batches of PENDING commands until none is left or time is up.
 
-    A batch that finds every waiting command on rows another child holds ends its
-    transaction, and the next one queues behind it (`apply_next_batch`)."""
+    The first batch claims the classic way (the oldest commands, then it waits for their
+    rows): a short one is all there was, as under light traffic. After a full one there is a
+    backlog, and batches take accounts no other child holds, so two children drain it side by
+    side; one that finds none free ends its transaction and the next queues behind the holder
+    (`apply_next_batch`)."""
     if wait_seconds > 0:
         await asyncio.sleep(wait_seconds)
-    deadline, total, queue = time.monotonic() + budget_seconds, 0, False
+    deadline, total, queue = time.monotonic() + budget_seconds, 0, True
     while True:
         async with runtime().uow() as uow:
             batch = await applying.apply_next_batch(uow, batch_size, share, queue)

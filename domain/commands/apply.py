@@ -89,8 +89,9 @@ class Drained:
     more: bool
     """Commands may be left that this batch did not take: drain on."""
     queue: bool = False
-    """The next batch should queue for balance rows rather than look for free ones: this
-    one found none free, or queued for a single account (a hot one: nothing to share)."""
+    """The next batch should claim the classic way and queue for balance rows rather than
+    look for free ones: this one found none free, or queued for a single account (a hot one:
+    nothing to share)."""
 
 
 async def apply_next_batch(
