@@ -47,19 +47,33 @@ from domain.remittances.models import Remittance
 BULK_COMMAND_KINDS = ("BULK_PLAN", "BULK_CHUNK")
 
 
-_PICK = """FROM commands
+_PICK = """FROM commands c
 WHERE status = 'PENDING' AND (kind = ANY(CAST(:bulk_kinds AS TEXT[]))) = :bulk {only}
 ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED"""
-_CLAIM = (
-    "SELECT id, tenant_id, kind, CAST(payload AS TEXT), actor, request_id, scopes, account_ids "
-    + _PICK
+_CLAIMED = (
+    "c.id, c.tenant_id, c.kind, CAST(c.payload AS TEXT), c.actor, c.request_id, c.scopes, "
+    "c.account_ids"
 )
-_CLAIM_AS_APPLIED = f"""WITH picked AS (SELECT id {_PICK})
-UPDATE commands c
+"""What a `ClaimedCommand` is made of (`_claimed`), in its order."""
+_CLAIM = f"SELECT {_CLAIMED} {_PICK}"
+
+
+def _applied(picked: str, *more: str) -> str:
+    """Write the commands the CTE `picked` names APPLIED, finished and published now (see
+    `claim_pending_commands`); they return what a `ClaimedCommand` needs, then `more`."""
+    returned = ", ".join([_CLAIMED, *more])
+    return f"""UPDATE commands c
 SET status = 'APPLIED', finished_at = clock_timestamp(), published_at = clock_timestamp()
-FROM picked WHERE c.id = picked.id
-RETURNING c.id, c.tenant_id, c.kind, CAST(c.payload AS TEXT), c.actor, c.request_id, c.scopes,
-    c.account_ids"""
+FROM {picked} WHERE c.id = {picked}.id
+RETURNING {returned}"""
+
+
+def _claimed(row: Any) -> ClaimedCommand:
+    """A row that begins with `_CLAIMED`'s columns, as a claimed command."""
+    return ClaimedCommand(row[0], row[1], row[2], json.loads(row[3]), *row[4:8])
+
+
+_CLAIM_AS_APPLIED = f"WITH picked AS (SELECT id {_PICK})\n" + _applied("picked")
 
 
 async def claim_pending_commands(
@@ -88,7 +102,7 @@ async def claim_pending_commands(
         params["ids"], only = ids, "AND id = ANY(CAST(:ids AS BIGINT[]))"
     claim = _CLAIM_AS_APPLIED if as_applied else _CLAIM
     rows = await session.execute(text(claim.format(only=only)), params)
-    return [ClaimedCommand(r[0], r[1], r[2], json.loads(r[3]), *r[4:]) for r in rows]
+    return [_claimed(row) for row in rows]
 
 
 _DRAIN_PENDING = "status = 'PENDING' AND NOT (kind = ANY(CAST(:bulk_kinds AS TEXT[])))"
@@ -126,11 +140,7 @@ _CLAIM_DISJOINT = f"""WITH oldest AS MATERIALIZED (
     SELECT l.id FROM locked l WHERE l.status = 'PENDING' AND NOT EXISTS (
         SELECT FROM skipped s WHERE s.id < l.id AND s.account_ids && l.account_ids)
 )
-UPDATE commands c
-SET status = 'APPLIED', finished_at = clock_timestamp(), published_at = clock_timestamp()
-FROM claimable WHERE c.id = claimable.id
-RETURNING c.id, c.tenant_id, c.kind, CAST(c.payload AS TEXT), c.actor, c.request_id, c.scopes,
-    c.account_ids, (SELECT count(*) FROM oldest)"""
+""" + _applied("claimable", "(SELECT count(*) FROM oldest)")
 
 
 async def claim_disjoint_batch(
@@ -149,8 +159,8 @@ async def claim_disjoint_batch(
     its own, in id order; on each of its accounts it stops before the first command that also
     needs an account held elsewhere, or that another transaction has claimed
     (`claim_pending_commands`, then `lock_lines` waits), so an account's commands are applied
-    in id order. An account id that names no account holds
-    nobody up (the command is claimed and judged: there is nothing to post on).
+    in id order. An account id that names no account holds nobody up (the command is claimed
+    and judged: there is nothing to post on).
 
     Empty when every PENDING command is on accounts or command rows held elsewhere (or there
     is none: `any_pending` tells which); the caller then claims with `claim_pending_commands`
@@ -163,8 +173,7 @@ async def claim_disjoint_batch(
         "bulk_kinds": list(BULK_COMMAND_KINDS),
     }
     rows = (await session.execute(text(_CLAIM_DISJOINT), params)).all()
-    claimed = [ClaimedCommand(r[0], r[1], r[2], json.loads(r[3]), *r[4:8]) for r in rows]
-    return claimed, bool(rows) and len(rows) == rows[0][8]
+    return [_claimed(row) for row in rows], bool(rows) and len(rows) == rows[0][8]
 
 
 async def any_pending(session: AsyncSession) -> bool:
