@@ -163,7 +163,7 @@ async def claim_disjoint_batch(
     and judged: there is nothing to post on).
 
     Empty when every PENDING command is on accounts or command rows held elsewhere (or there
-    is none: `any_pending` tells which); the caller then claims with `claim_pending_commands`
+    is none: `more_pending_than` tells which); the caller then claims with `claim_pending_commands`
     in a fresh transaction and queues.
     """
     params = {
@@ -176,11 +176,15 @@ async def claim_disjoint_batch(
     return [_claimed(row) for row in rows], bool(rows) and len(rows) == rows[0][8]
 
 
-async def any_pending(session: AsyncSession) -> bool:
-    """Whether any command waits for the batched drain (held elsewhere or not)."""
+async def more_pending_than(session: AsyncSession, count: int = 0) -> bool:
+    """Whether more than `count` commands wait for the batched drain (held elsewhere or not);
+    it reads at most `count + 1` entries of the pending index."""
     found = await session.scalar(
-        text(f"SELECT EXISTS (SELECT FROM commands WHERE {_DRAIN_PENDING})"),
-        {"bulk_kinds": list(BULK_COMMAND_KINDS)},
+        text(
+            "SELECT count(*) > :count FROM"
+            f" (SELECT FROM commands WHERE {_DRAIN_PENDING} LIMIT :count + 1) AS waiting"
+        ),
+        {"count": count, "bulk_kinds": list(BULK_COMMAND_KINDS)},
     )
     return bool(found)
 

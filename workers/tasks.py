@@ -24,13 +24,14 @@ async def _drain(batch_size: int, wait_seconds: float, budget_seconds: float, sh
     """Apply batches of PENDING commands until none is left or time is up.
 
     The first batch claims the classic way (the oldest commands, then it waits for their
-    rows): a short one is all there was, as under light traffic. After a full one there is a
-    backlog, and batches take accounts no other child holds, so two children drain it side by
-    side; one that finds none free ends its transaction and the next queues behind the holder
-    (`apply_next_batch`)."""
+    rows) unless more than one batch waits: under light traffic a wake-up is one claim. A
+    backlog is drained in batches on accounts no other child holds, so two children drain it
+    side by side; one that finds none free ends its transaction and the next queues behind the
+    holder (`apply_next_batch`)."""
     if wait_seconds > 0:
         await asyncio.sleep(wait_seconds)
-    deadline, total, queue = time.monotonic() + budget_seconds, 0, True
+    deadline, total = time.monotonic() + budget_seconds, 0
+    queue: bool | None = None
     while True:
         async with runtime().uow() as uow:
             batch = await applying.apply_next_batch(uow, batch_size, share, queue)

@@ -20,10 +20,10 @@ from domain.ledger.batch import LedgerBatch, Posting, Provenance
 from domain.ledger.sql_rows import AUDIT_COLUMNS, PROVENANCE_COLUMNS, insert_rows, update_rows
 from domain.locked import ClaimedCommand, LockedBalances
 from domain.locks import (
-    any_pending,
     claim_disjoint_batch,
     claim_pending_commands,
     lock_lines,
+    more_pending_than,
     read_entries_under_lock,
 )
 from domain.reversals.rules import ReversalRequest, decide_reversal
@@ -95,7 +95,7 @@ class Drained:
 
 
 async def apply_next_batch(
-    uow: UnitOfWork, limit: int, share: float = 1.0, queue: bool = False
+    uow: UnitOfWork, limit: int, share: float = 1.0, queue: bool | None = False
 ) -> Drained:
     """Claim and apply up to `limit` PENDING commands.
 
@@ -103,7 +103,11 @@ async def apply_next_batch(
     `share`), unless `queue`: then the oldest commands no one has claimed, queueing for their
     balance rows (`lock_lines` waits) behind whoever holds them, as a hot account needs. A
     batch that finds nothing free claims nothing; the caller ends its transaction (releasing
-    what it locked) and queues in the next."""
+    what it locked) and queues in the next. `queue=None` (a drain's first batch) queues
+    unless more than one batch waits: a wake-up under light traffic is one classic claim,
+    while a backlog is shared between workers from its first batch."""
+    if queue is None:
+        queue = not await more_pending_than(uow.session, limit)
     if queue:
         commands = await claim_pending_commands(uow.session, limit=limit, as_applied=True)
         accounts = {a for c in commands for a in c.account_ids}
@@ -111,7 +115,7 @@ async def apply_next_batch(
     else:
         commands, complete = await claim_disjoint_batch(uow.session, limit=limit, share=share)
         if not commands:
-            held = await any_pending(uow.session)
+            held = await more_pending_than(uow.session)
             return Drained(0, more=held, queue=held)
         drained = Drained(len(commands), more=not complete)
     await apply_claimed(uow, commands)

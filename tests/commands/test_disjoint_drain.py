@@ -10,7 +10,12 @@ from sqlalchemy import select, text, update
 from domain.commands import apply as applying
 from domain.commands.apply import Drained
 from domain.db import SessionFactory
-from domain.locks import claim_disjoint_batch, claim_pending_commands, lock_lines
+from domain.locks import (
+    claim_disjoint_batch,
+    claim_pending_commands,
+    lock_lines,
+    more_pending_than,
+)
 from domain.models import Account, ChargeLine, Command, Payer, Visit
 from domain.uow import UnitOfWork
 from tests.support.factories import World, ledger_drift, make_world, store_pending
@@ -153,6 +158,60 @@ async def test_a_held_account_is_skipped_then_queued_for_in_id_order(sessions) -
     assert await statuses(sessions, ids) == ["APPLIED", "APPLIED", "REJECTED"]
     assert await balances(sessions, [world]) == [200]
     assert await ledger_drift(sessions, world.tenant_id) == []
+
+
+async def first_batch(sessions: SessionFactory, limit: int) -> Drained:
+    """A drain's first batch (`queue=None`), on its own connection, committed."""
+    async with UnitOfWork(sessions) as uow:
+        await uow.session.execute(text("SET LOCAL lock_timeout = '5s'"))
+        drained = await applying.apply_next_batch(uow, limit, share=0.5, queue=None)
+        await uow.commit()
+    return drained
+
+
+async def test_a_drains_first_batch_queues_when_one_batch_or_less_waits(sessions) -> None:
+    # given three $1 write-offs on one account, the first applied and held by another batch
+    await drain_leftovers(sessions)
+    world = await make_world(sessions, [1000])
+    ids = [await store_pending(sessions, world, "1", f"light{n}") for n in range(3)]
+    async with UnitOfWork(sessions) as holder:
+        assert await applying.apply_next_batch(holder, 1, queue=True) == Drained(1, True, True)
+        # when a drain starts with room for all three (as under light traffic)
+        started = asyncio.create_task(first_batch(sessions, 3))
+        # then it claims the classic way and waits for the account, rather than skipping it
+        await asyncio.sleep(0.3)
+        assert not started.done()
+        await holder.commit()
+    assert await asyncio.wait_for(started, 10) == Drained(2, more=False, queue=True)
+    assert await statuses(sessions, ids) == ["APPLIED"] * 3
+    assert await balances(sessions, [world]) == [700]
+
+
+async def test_a_drains_first_batch_shares_a_backlog_of_more_than_one_batch(sessions) -> None:
+    # given the same, but a drain whose batch holds two commands: three wait, over one batch
+    await drain_leftovers(sessions)
+    world = await make_world(sessions, [1000])
+    ids = [await store_pending(sessions, world, "1", f"backlog{n}") for n in range(3)]
+    async with UnitOfWork(sessions) as holder:
+        assert await applying.apply_next_batch(holder, 1, queue=True) == Drained(1, True, True)
+        # when the drain starts, then it skips the held account at once, claiming nothing
+        assert await asyncio.wait_for(first_batch(sessions, 2), 2) == Drained(0, True, True)
+        assert await statuses(sessions, ids) == ["PENDING"] * 3
+        await holder.commit()
+
+
+async def test_more_pending_than_counts_what_the_drain_would_take(sessions) -> None:
+    # given three write-offs waiting, and a bulk chunk beside them (not the drain's to take)
+    await drain_leftovers(sessions)
+    world = await make_world(sessions, [1000])
+    for n in range(3):
+        await store_pending(sessions, world, "1", f"count{n}")
+    bulk = await store_pending(sessions, world, "1", "count-bulk")
+    async with sessions() as session, session.begin():
+        await session.execute(update(Command).where(Command.id == bulk).values(kind="BULK_CHUNK"))
+    async with sessions() as session:
+        # then "more than two" holds and "more than three" does not
+        assert [await more_pending_than(session, n) for n in (0, 2, 3)] == [True, True, False]
 
 
 async def queue_batch(sessions: SessionFactory) -> Drained:
