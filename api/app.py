@@ -116,6 +116,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             settings.bulk_queue_name,
             settings.enqueue_interval_seconds,
         )
+        enqueuer.start()
         publisher = RedisPublisher(Redis.from_url(settings.redis_url), settings.channel_prefix)
         graphql.services = Services(
             settings,

@@ -47,6 +47,25 @@ class Enqueuer:
         """Wake-ups sent (or attempted) by this process."""
         self._crash = os.environ.get("ARLEDGER_FAILPOINT") == "after_commit_before_enqueue"
 
+    def start(self) -> "asyncio.Future[bool]":
+        """Connect to the broker now, on the enqueue thread, rather than in the first wake-up:
+        the first send imports the transport, loads the result backend and connects (about
+        170 ms, holding the GIL for much of it), so the commands of a process's first moments
+        waited for it and its requests stalled. Resolves to whether it connected; a broker
+        that is down is logged, and a later send tries again. Not awaited by the app: it
+        starts serving meanwhile, and its first send queues behind this on the same thread."""
+        return asyncio.wrap_future(self._executor.submit(self._connect))
+
+    def _connect(self) -> bool:
+        try:
+            self._celery.backend  # noqa: B018 (loaded on first use; a property)
+            with self._celery.producer_or_acquire() as producer:
+                producer.connection.connect()
+                return bool(producer.connection.connected)
+        except Exception as error:
+            log.warning("enqueue_connect_failed", error=f"{type(error).__name__}: {error}")
+            return False
+
     async def apply_command(self, command_id: int) -> None:
         """Make sure a wake-up for `command_id` (already committed) is sent soon."""
         if self._crash:

@@ -29,6 +29,7 @@ from api.enqueue import Enqueuer
 from api.ids import decode_id, encode_id
 from arledger.config import get_settings
 from bench.data import Tenant, finished_at, insert_pending, wait_final
+from bench.heap import frozen_heap
 from bench.http_bench import WRITE_OFF, command_pk, writeoff_input
 from bench.raw_http import RawClient, RawHttpError
 from bench.subs_witness import witness
@@ -113,8 +114,9 @@ async def relay_ceiling(
             message = json.dumps({"t": time.time(), "n": n})
             await redis.publish(f"{prefix}:bare:{tag}-{n % clients}", message)
 
-        run.submit_seconds = await paced(rate, run.expected, fire)
-        await _wait_for(lambda: run.delivered, run.expected, GRACE_SECONDS)
+        with frozen_heap():
+            run.submit_seconds = await paced(rate, run.expected, fire)
+            await _wait_for(lambda: run.delivered, run.expected, GRACE_SECONDS)
     finally:
         await redis.aclose()
         await close_all(subs)
@@ -170,6 +172,8 @@ async def direct_submitter(dsn: str, tenant: Tenant, queue: str) -> AsyncIterato
     lock = asyncio.Lock()
     interval = get_settings().enqueue_interval_seconds  # coalesced as the API's own
     enqueuer = Enqueuer(make_celery(), queue, f"{queue}-bulk", interval)
+    if hasattr(enqueuer, "start"):  # connected before the first send, as the API's (stop 24)
+        await enqueuer.start()
 
     async def submit(n: int, line_id: int) -> int | None:
         async with lock:
@@ -245,11 +249,12 @@ async def subscription_latency(
         seen = await stack.enter_async_context(witness(*redis, tenant.id)) if redis else None
         try:
             await start_all(subs, init, PARALLEL_HANDSHAKES)
-            run.submit_seconds = await paced(rate, commands, fire)
-            outcome = await wait_final(conn, tenant.id, len(due), max(60.0, commands / 10), alive)
-            run.unanswered = outcome.applied + outcome.rejected - len(due)
-            run.expected = len(due) * fanout
-            await _wait_for(lambda: len(receipts), len(due) * fanout, DELIVERY_DEADLINE)
+            with frozen_heap():
+                run.submit_seconds = await paced(rate, commands, fire)
+                final = await wait_final(conn, tenant.id, len(due), max(60.0, commands / 10), alive)
+                run.unanswered = final.applied + final.rejected - len(due)
+                run.expected = len(due) * fanout
+                await _wait_for(lambda: len(receipts), len(due) * fanout, DELIVERY_DEADLINE)
         finally:
             await close_all(subs)
         lost = set(_expected(due, account_of, accounts, fanout)) - receipts.keys()

@@ -8,6 +8,7 @@ import time
 
 from celery import Celery
 from sqlalchemy import func, select
+from structlog.testing import capture_logs
 
 from api.enqueue import Enqueuer
 from arledger.config import Settings
@@ -17,6 +18,7 @@ from domain.uow import UnitOfWork
 from domain.writeoffs.rules import parse_writeoff
 from domain.writeoffs.service import submit_writeoff
 from tests.support.factories import World, ledger_drift, make_world
+from workers.app import make_celery
 
 
 class RecordingEnqueuer(Enqueuer):
@@ -136,3 +138,36 @@ async def _pending(sessions: SessionFactory, world: World) -> int:
             .where(Command.tenant_id == world.tenant_id, Command.status == "PENDING")
         )
     return int(count or 0)
+
+
+async def test_start_connects_to_the_broker_before_the_first_wake_up(settings: Settings) -> None:
+    # given a new process's Celery app, not yet connected to the real broker
+    celery = make_celery()
+    enqueuer = Enqueuer(celery, settings.celery_queue, settings.bulk_queue_name)
+    try:
+        # when the enqueuer starts, then it has connected, and no wake-up was sent for it
+        assert await enqueuer.start() is True
+        assert enqueuer.sent == 0
+        with celery.producer_or_acquire() as producer:
+            assert producer.connection.connected
+    finally:
+        await enqueuer.close()
+        celery.close()
+
+
+async def test_start_with_the_broker_down_is_logged_and_later_wake_ups_do_not_raise(
+    settings: Settings,
+) -> None:
+    # given a Celery app whose broker does not answer (nothing listens on port 1)
+    celery = Celery("down", broker="redis://127.0.0.1:1/0")
+    celery.conf.broker_connection_timeout = 0.5
+    enqueuer = Enqueuer(celery, settings.celery_queue, settings.bulk_queue_name)
+    try:
+        with capture_logs() as logs:
+            # when it starts, then it says so and goes on; so does a wake-up sent after it
+            assert await enqueuer.start() is False
+            await enqueuer.apply_command(1)
+            await enqueuer.close()
+        assert [entry["event"] for entry in logs] == ["enqueue_connect_failed", "enqueue_failed"]
+    finally:
+        celery.close()
