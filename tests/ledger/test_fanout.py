@@ -9,10 +9,12 @@ import json
 import time
 from typing import Any
 
+import httpx
 from websockets.asyncio.client import ClientConnection
 
 from api.app import GC_THRESHOLDS
-from api.fanout import RENDERS
+from api.context import Context
+from api.fanout import RENDERS, SharingExecutionContext
 from api.ledger.subscriptions import ACCOUNT_QUEUE_SIZE
 from arledger.config import Settings
 from domain.db import SessionFactory
@@ -23,7 +25,7 @@ from tests.ledger.inprocess import (
     publisher,
     until,
 )
-from tests.support.client import gid
+from tests.support.client import WRITE_OFF, gid, gql, write_off_input
 from tests.support.factories import make_world
 
 BALANCE_ONLY = """subscription($a: ID!) { accountBalance(accountId: $a) { version balance } }"""
@@ -201,3 +203,28 @@ async def test_the_api_process_keeps_full_collections_rare(settings: Settings) -
         # then what startup built is frozen out of collections, and the thresholds are raised
         assert gc.get_freeze_count() > 10_000
         assert gc.get_threshold() == GC_THRESHOLDS
+
+
+async def test_an_operation_leaves_nothing_for_the_cyclic_collector(
+    sessions: SessionFactory, settings: Settings
+) -> None:
+    # given an API process that has served a query and a writeOff once (caches filled)
+    world = await make_world(sessions, [10000])
+    token, number = world.token(settings), {"n": world.account_number}
+    query = "query($n: String!) { account(accountNumber: $n) { balance } }"
+    async with in_process_api(settings) as api, httpx.AsyncClient(base_url=api.base) as client:
+        await gql(client, query, number, token)
+        await gql(client, WRITE_OFF, write_off_input("gc-0", [(world.line_ids[0], "1")]), token)
+        gc.collect()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            # when it serves them again
+            await gql(client, query, number, token)
+            await gql(client, WRITE_OFF, write_off_input("gc-1", [(world.line_ids[0], "1")]), token)
+            gc.collect()
+            left = [o for o in gc.garbage if isinstance(o, SharingExecutionContext | Context)]
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+    # then neither operation's executor nor its context waited for the cyclic collector
+    assert left == []
