@@ -3,6 +3,8 @@ disjoint accounts, a held account is skipped (then queued for), and an account's
 still applied in id order. Real commits, two connections at once."""
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import date
 
 from sqlalchemy import select, text, update
@@ -169,13 +171,23 @@ async def first_batch(sessions: SessionFactory, limit: int) -> Drained:
     return drained
 
 
-async def test_a_drains_first_batch_queues_when_one_batch_or_less_waits(sessions) -> None:
-    # given three $1 write-offs on one account, the first applied and held by another batch
+@contextlib.asynccontextmanager
+async def three_with_the_first_held(
+    sessions: SessionFactory, key: str
+) -> AsyncIterator[tuple[World, list[int], UnitOfWork]]:
+    """Three $1 write-offs on one account, the first applied by a batch that holds the account
+    (until the caller commits it, or the block ends)."""
     await drain_leftovers(sessions)
     world = await make_world(sessions, [1000])
-    ids = [await store_pending(sessions, world, "1", f"light{n}") for n in range(3)]
+    ids = [await store_pending(sessions, world, "1", f"{key}{n}") for n in range(3)]
     async with UnitOfWork(sessions) as holder:
         assert await applying.apply_next_batch(holder, 1, queue=True) == Drained(1, True, True)
+        yield world, ids, holder
+
+
+async def test_a_drains_first_batch_queues_when_one_batch_or_less_waits(sessions) -> None:
+    # given three $1 write-offs on one account, the first applied and held by another batch
+    async with three_with_the_first_held(sessions, "light") as (world, ids, holder):
         # when a drain starts with room for all three (as under light traffic)
         started = asyncio.create_task(first_batch(sessions, 3))
         # then it claims the classic way and waits for the account, rather than skipping it
@@ -189,11 +201,7 @@ async def test_a_drains_first_batch_queues_when_one_batch_or_less_waits(sessions
 
 async def test_a_drains_first_batch_shares_a_backlog_of_more_than_one_batch(sessions) -> None:
     # given the same, but a drain whose batch holds two commands: three wait, over one batch
-    await drain_leftovers(sessions)
-    world = await make_world(sessions, [1000])
-    ids = [await store_pending(sessions, world, "1", f"backlog{n}") for n in range(3)]
-    async with UnitOfWork(sessions) as holder:
-        assert await applying.apply_next_batch(holder, 1, queue=True) == Drained(1, True, True)
+    async with three_with_the_first_held(sessions, "backlog") as (_, ids, holder):
         # when the drain starts, then it skips the held account at once, claiming nothing
         assert await asyncio.wait_for(first_batch(sessions, 2), 2) == Drained(0, True, True)
         assert await statuses(sessions, ids) == ["PENDING"] * 3
