@@ -138,7 +138,9 @@ class SharingExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return RENDERS.store(key, result)
 
 
-def weak_async_helpers(executor: StrawberryGraphQLCoreExecutionContext) -> Any:
+def weak_async_helpers(
+    executor: StrawberryGraphQLCoreExecutionContext,
+) -> GraphQLResolveInfoHelpers:
     """graphql-core's helpers for resolvers (`info.async_helpers`), holding the executor weakly.
 
     graphql-core keeps two of the executor's own bound methods on it, a reference cycle: each
