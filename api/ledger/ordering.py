@@ -27,10 +27,8 @@ async def in_version_order(
     version = after
     loop = asyncio.get_running_loop()
     while True:
-        deadline = held[min(held)][1] + patience if held else None
         try:
-            async with asyncio.timeout_at(deadline):
-                event = await queue.get()
+            event = await _next(queue, held[min(held)][1] + patience if held else None)
         except TimeoutError:
             version = min(held) - 1  # the gap stayed open: jump it
         else:
@@ -40,3 +38,12 @@ async def in_version_order(
         while version + 1 in held:
             version += 1
             yield held.pop(version)[0]
+
+
+async def _next(queue: asyncio.Queue[Event], deadline: float | None) -> Event:
+    """The queue's next event; by `deadline` (loop time) if one is set. Without one, no timeout
+    is armed: that is every event but those after a gap, once per subscriber per event."""
+    if deadline is None:
+        return await queue.get()
+    async with asyncio.timeout_at(deadline):
+        return await queue.get()

@@ -1,6 +1,7 @@
 """The accountBalance subscription over graphql-transport-ws, fed by the process's one Redis
 subscriber."""
 
+from collections import OrderedDict
 from collections.abc import AsyncGenerator
 
 import strawberry
@@ -94,6 +95,34 @@ class AccountBalanceEvent:
         )
 
 
+class Conversions:
+    """The last events converted, by identity: the broadcaster hands the same `AccountChanged`
+    to every subscriber of its account, and each would otherwise build its own copy of the
+    GraphQL object only for the fan-out to find the render already made (`api/fanout.py`)."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._converted: OrderedDict[int, tuple[AccountChanged, AccountBalanceEvent]] = (
+            OrderedDict()
+        )
+        self.conversions = 0
+
+    def of(self, event: AccountChanged) -> AccountBalanceEvent:
+        """`AccountBalanceEvent.from_event(event)`, built once per event object."""
+        kept = self._converted.get(id(event))
+        if kept is not None and kept[0] is event:  # it holds the event: its id is not reused
+            return kept[1]
+        converted = AccountBalanceEvent.from_event(event)
+        self.conversions += 1
+        self._converted[id(event)] = (event, converted)
+        if len(self._converted) > self._size:
+            self._converted.popitem(last=False)
+        return converted
+
+
+CONVERTED = Conversions()
+
+
 @strawberry.type
 class LedgerSubscription:
     @strawberry.subscription(description="Current balance, then one event per committed change.")
@@ -126,4 +155,4 @@ class LedgerSubscription:
                 entries=[],
             )
             async for event in in_version_order(queue, row.version):
-                yield AccountBalanceEvent.from_event(event)
+                yield CONVERTED.of(event)

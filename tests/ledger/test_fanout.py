@@ -15,7 +15,7 @@ from websockets.asyncio.client import ClientConnection
 from api.app import GC_THRESHOLDS
 from api.context import Context
 from api.fanout import RENDERS, SharingExecutionContext
-from api.ledger.subscriptions import ACCOUNT_QUEUE_SIZE
+from api.ledger.subscriptions import ACCOUNT_QUEUE_SIZE, CONVERTED
 from arledger.config import Settings
 from domain.db import SessionFactory
 from tests.ledger.inprocess import (
@@ -67,7 +67,7 @@ async def test_subscribers_of_one_selection_set_share_one_execution_per_event(
             (await open_subscription(api.ws_url, token, f"o{n}", WITH_LINES, {"a": account}))[0]
             for n in range(2)
         ]
-        executions = RENDERS.executions
+        executions, conversions = RENDERS.executions, CONVERTED.conversions
         # when three changes of the account are published
         await publishing.publish([account_event(world, v) for v in (1, 2, 3)])
         # then each subscriber gets each change, shaped by its own selection set
@@ -93,6 +93,8 @@ async def test_subscribers_of_one_selection_set_share_one_execution_per_event(
             assert [r.replace(f'"id":"s{n}"', '"id":"s0"') for r in raws] == same_raw[0]
         # and each event was executed once per selection set, not once per subscriber
         assert RENDERS.executions - executions == 3 * 2
+        # and each event became a GraphQL object once, for all seven subscribers
+        assert CONVERTED.conversions - conversions == 3
         for ws in same + other:
             await ws.close()
 

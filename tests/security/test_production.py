@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from strawberry.types import ExecutionResult
 
 from api.schema import build_schema
 from arledger.config import Settings
@@ -337,6 +338,23 @@ async def test_unexpected_errors_are_masked_in_the_production_schema() -> None:
     result = await schema.execute(ACCOUNTS, context_value=None)
     # then the caller sees only that something failed, not what
     assert [e.message for e in result.errors or []] == ["Internal error."]
+
+
+async def test_unexpected_errors_are_masked_in_a_subscriptions_stream() -> None:
+    # given the production schema and a subscription that fails unexpectedly (no context)
+    schema = build_schema(
+        Settings(
+            arledger_env="production",
+            jwt_algorithms="RS256",
+            jwt_public_key=SigningKey("k").public_pem.decode(),
+        )
+    )
+    # when it is subscribed to (each streamed result passes the masking extension)
+    stream = await schema.subscribe('subscription { accountBalance(accountId: "x") { version } }')
+    assert not isinstance(stream, ExecutionResult)
+    results = [result async for result in stream]
+    # then its one result says only that something failed
+    assert [[e.message for e in r.errors or []] for r in results] == [["Internal error."]]
 
 
 # ---------------------------------------------------------------------------------------------
