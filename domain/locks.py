@@ -19,11 +19,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, and_, case, func, select, text, update
+from sqlalchemy import Select, and_, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from domain.bulk.models import BulkJob
+from domain.db import driver_connection
 from domain.ledger.sql_rows import among
 from domain.locked import (
     ClaimedCommand,
@@ -34,13 +35,10 @@ from domain.locked import (
     LockedVisit,
 )
 from domain.models import (
-    Account,
-    ChargeLine,
     Command,
     LedgerEntry,
     Tenant,
     Transaction,
-    Visit,
 )
 from domain.remittances.models import Remittance
 
@@ -48,8 +46,8 @@ BULK_COMMAND_KINDS = ("BULK_PLAN", "BULK_CHUNK")
 
 
 _PICK = """FROM commands c
-WHERE status = 'PENDING' AND (kind = ANY(CAST(:bulk_kinds AS TEXT[]))) = :bulk {only}
-ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED"""
+WHERE status = 'PENDING' AND (kind = ANY($1::text[])) = $2 {only}
+ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED"""
 _CLAIMED = (
     "c.id, c.tenant_id, c.kind, CAST(c.payload AS TEXT), c.actor, c.request_id, c.scopes, "
     "c.account_ids"
@@ -96,25 +94,27 @@ async def claim_pending_commands(
     under the balance locks taken next; the transaction rewrites the few it rejects before it
     commits, and nothing of it is visible to others before then.
     """
-    params: dict[str, Any] = {"limit": limit, "bulk_kinds": list(BULK_COMMAND_KINDS), "bulk": bulk}
+    params: list[Any] = [list(BULK_COMMAND_KINDS), bulk, limit]
     only = ""
     if ids is not None:
-        params["ids"], only = ids, "AND id = ANY(CAST(:ids AS BIGINT[]))"
+        params.append(ids)
+        only = "AND id = ANY($4::bigint[])"
     claim = _CLAIM_AS_APPLIED if as_applied else _CLAIM
-    rows = await session.execute(text(claim.format(only=only)), params)
+    rows = await (await driver_connection(session)).fetch(claim.format(only=only), *params)
     return [_claimed(row) for row in rows]
 
 
-_DRAIN_PENDING = "status = 'PENDING' AND NOT (kind = ANY(CAST(:bulk_kinds AS TEXT[])))"
+_DRAIN_PENDING = "status = 'PENDING' AND NOT (kind = ANY($1::text[]))"
+"""The commands the batched drain applies; `$1` is `BULK_COMMAND_KINDS`."""
 _CLAIM_DISJOINT = f"""WITH oldest AS MATERIALIZED (
-    SELECT id, account_ids FROM commands WHERE {_DRAIN_PENDING} ORDER BY id LIMIT :window
+    SELECT id, account_ids FROM commands WHERE {_DRAIN_PENDING} ORDER BY id LIMIT $3
 ), wanted AS (
     SELECT account_id, min(id) AS first_id FROM oldest, unnest(account_ids) AS account_id
     GROUP BY account_id
 ), held AS (
     SELECT a.id FROM accounts a JOIN wanted w ON a.id = w.account_id ORDER BY w.first_id, a.id
-    LIMIT (SELECT CASE WHEN (SELECT count(*) FROM oldest) <= :limit THEN count(*) ELSE
-        GREATEST(CEIL(count(*) * CAST(:share AS DOUBLE PRECISION)),
+    LIMIT (SELECT CASE WHEN (SELECT count(*) FROM oldest) <= $2 THEN count(*) ELSE
+        GREATEST(CEIL(count(*) * $4::double precision),
         (SELECT cardinality(account_ids) FROM oldest ORDER BY id LIMIT 1)) END FROM wanted)
     FOR UPDATE OF a SKIP LOCKED
 ), mine AS MATERIALIZED (
@@ -130,7 +130,7 @@ _CLAIM_DISJOINT = f"""WITH oldest AS MATERIALIZED (
 ), eligible AS MATERIALIZED (
     SELECT j.id, j.account_ids FROM judged j WHERE j.own AND NOT EXISTS (
         SELECT FROM blocked b WHERE b.id < j.id AND b.account_ids && j.account_ids)
-    ORDER BY j.id LIMIT :limit
+    ORDER BY j.id LIMIT $2
 ), locked AS MATERIALIZED (
     SELECT c.id, c.status, e.account_ids FROM commands c JOIN eligible e ON e.id = c.id
     ORDER BY c.id FOR UPDATE OF c SKIP LOCKED
@@ -166,25 +166,22 @@ async def claim_disjoint_batch(
     is none: `more_pending_than` tells which); the caller then claims with `claim_pending_commands`
     in a fresh transaction and queues.
     """
-    params = {
-        "limit": limit,
-        "window": 2 * limit,
-        "share": share,
-        "bulk_kinds": list(BULK_COMMAND_KINDS),
-    }
-    rows = (await session.execute(text(_CLAIM_DISJOINT), params)).all()
+    raw = await driver_connection(session)
+    rows = await raw.fetch(_CLAIM_DISJOINT, list(BULK_COMMAND_KINDS), limit, 2 * limit, share)
     return [_claimed(row) for row in rows], bool(rows) and len(rows) == rows[0][8]
+
+
+_MORE_PENDING = (
+    "SELECT count(*) > $2 FROM"
+    f" (SELECT FROM commands WHERE {_DRAIN_PENDING} LIMIT $2 + 1) AS waiting"
+)
 
 
 async def more_pending_than(session: AsyncSession, count: int = 0) -> bool:
     """Whether more than `count` commands wait for the batched drain (held elsewhere or not);
     it reads at most `count + 1` entries of the pending index."""
-    found = await session.scalar(
-        text(
-            "SELECT count(*) > :count FROM"
-            f" (SELECT FROM commands WHERE {_DRAIN_PENDING} LIMIT :count + 1) AS waiting"
-        ),
-        {"count": count, "bulk_kinds": list(BULK_COMMAND_KINDS)},
+    found = await (await driver_connection(session)).fetchval(
+        _MORE_PENDING, list(BULK_COMMAND_KINDS), count
     )
     return bool(found)
 
@@ -200,46 +197,31 @@ def stale_pending_commands(cutoff: datetime, limit: int) -> Select[int]:
     )
 
 
+_OWNED = "SELECT {column} FROM charge_lines WHERE id = ANY($1::bigint[]) AND tenant_id = $2"
+_LOCK_ACCOUNTS = f"""SELECT id, balance_cents, version, ledger_chain_hash FROM accounts
+WHERE id IN ({_OWNED.format(column="account_id")}) ORDER BY id FOR UPDATE OF accounts"""
+_LOCK_VISITS = f"""SELECT id, account_id, state, balance_cents FROM visits
+WHERE id IN ({_OWNED.format(column="visit_id")}) ORDER BY id FOR UPDATE OF visits"""
+_LOCK_LINES = """SELECT id, visit_id, account_id, balance_cents, protected FROM charge_lines
+WHERE id = ANY($1::bigint[]) AND tenant_id = $2 ORDER BY id FOR UPDATE OF charge_lines"""
+
+
 async def lock_lines(
     session: AsyncSession, tenant_id: int, line_ids: Iterable[int]
 ) -> LockedBalances:
     """Lock the given lines of `tenant_id` with their visits and accounts, in PK order.
 
-    Lines of another tenant, or that do not exist, are simply absent from the result.
-    """
+    Lines of another tenant, or that do not exist, are simply absent from the result. Three
+    fixed statements on the driver (prepared once per connection): every batch runs them."""
     wanted = sorted(set(line_ids))
-
-    def owning(column: Any) -> Any:
-        return select(column).where(among(ChargeLine.id, wanted), ChargeLine.tenant_id == tenant_id)
-
-    accounts = await session.execute(
-        select(Account.id, Account.balance_cents, Account.version, Account.ledger_chain_hash)
-        .where(Account.id.in_(owning(ChargeLine.account_id)))
-        .order_by(Account.id)
-        .with_for_update(of=Account)
-    )
-    visits = await session.execute(
-        select(Visit.id, Visit.account_id, Visit.state, Visit.balance_cents)
-        .where(Visit.id.in_(owning(ChargeLine.visit_id)))
-        .order_by(Visit.id)
-        .with_for_update(of=Visit)
-    )
-    lines = await session.execute(
-        select(
-            ChargeLine.id,
-            ChargeLine.visit_id,
-            ChargeLine.account_id,
-            ChargeLine.balance_cents,
-            ChargeLine.protected,
-        )
-        .where(among(ChargeLine.id, wanted), ChargeLine.tenant_id == tenant_id)
-        .order_by(ChargeLine.id)
-        .with_for_update()
-    )
+    raw = await driver_connection(session)
+    accounts = await raw.fetch(_LOCK_ACCOUNTS, wanted, tenant_id)
+    visits = await raw.fetch(_LOCK_VISITS, wanted, tenant_id)
+    lines = await raw.fetch(_LOCK_LINES, wanted, tenant_id)
     return LockedBalances(
-        accounts={r.id: LockedAccount(*r) for r in accounts},
-        visits={r.id: LockedVisit(*r) for r in visits},
-        lines={r.id: LockedLine(*r) for r in lines},
+        accounts={r[0]: LockedAccount(*r) for r in accounts},
+        visits={r[0]: LockedVisit(*r) for r in visits},
+        lines={r[0]: LockedLine(*r) for r in lines},
     )
 
 

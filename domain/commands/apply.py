@@ -17,7 +17,7 @@ from domain.commands.republish import record_for_publication
 from domain.errors import DomainError
 from domain.events import CommandFinished
 from domain.ledger.batch import LedgerBatch, Posting, Provenance
-from domain.ledger.sql_rows import AUDIT_COLUMNS, PROVENANCE_COLUMNS, insert_rows, update_rows
+from domain.ledger.sql_rows import AUDIT_COLUMNS, PROVENANCE_COLUMNS, Writes
 from domain.locked import ClaimedCommand, LockedBalances
 from domain.locks import (
     claim_disjoint_batch,
@@ -187,11 +187,9 @@ async def _finish(uow: UnitOfWork, outcomes: list[Outcome]) -> None:
 
 
 async def _write_rejections(uow: UnitOfWork, rejected: list[Outcome]) -> None:
-    """Each rejected command's status and error (one statement) and audit row (one more)."""
-    if not rejected:
-        return
-    await update_rows(
-        uow.session,
+    """Each rejected command's status and error, and its audit row: one statement."""
+    writes = Writes()
+    writes.update(
         "commands",
         "id",
         {"status": "TEXT", "error_code": "TEXT", "error_message": "TEXT"},
@@ -205,8 +203,7 @@ async def _write_rejections(uow: UnitOfWork, rejected: list[Outcome]) -> None:
             for o in rejected
         ],
     )
-    await insert_rows(
-        uow.session,
+    writes.insert(
         "audit_rows",
         AUDIT_COLUMNS | PROVENANCE_COLUMNS,
         [
@@ -223,3 +220,4 @@ async def _write_rejections(uow: UnitOfWork, rejected: list[Outcome]) -> None:
             for o in rejected
         ],
     )
+    await writes.send(uow.session)

@@ -21,9 +21,8 @@ from domain.ledger.sql_rows import (
     ENTRY_COLUMNS,
     PAIRED_AUDIT_COLUMNS,
     PROVENANCE_COLUMNS,
-    insert_rows,
+    Writes,
     next_ids,
-    update_rows,
 )
 from domain.locked import LockedBalances
 
@@ -130,7 +129,8 @@ class LedgerBatch:
         return [entry["id"] for entry in self._entries]
 
     async def write(self, session: AsyncSession) -> None:
-        """Write everything added: entries, audit rows, balances."""
+        """Write everything added: entries, audit rows and balances, as one statement (after
+        the entry ids are reserved: the hash chain and the audit rows need them)."""
         if not self._entries:
             return
         entry_ids = await next_ids(session, "ledger_entries_id_seq", len(self._entries))
@@ -138,9 +138,11 @@ class LedgerBatch:
         for entry, audit, entry_id in zip(self._entries, audits, entry_ids, strict=True):
             entry["id"] = audit["entry_id"] = entry_id
         self._chain()
-        await insert_rows(session, "ledger_entries", ENTRY_COLUMNS, self._entries)
-        await self._write_audits(session)
-        await self._write_projection(session)
+        writes = Writes()
+        writes.insert("ledger_entries", ENTRY_COLUMNS, self._entries)
+        await self._list_audits(session, writes)
+        self._list_projection(writes)
+        await writes.send(session)
 
     def events(self) -> list[AccountChanged]:
         """One event per (command, account), in order; once written (a unit of work builds
@@ -166,12 +168,13 @@ class LedgerBatch:
         for account_id, head in heads.items():
             self._locked.accounts[account_id].ledger_chain_hash = head
 
-    async def _write_audits(self, session: AsyncSession) -> None:
-        """Insert the audit rows; a reversal's pair of rows name each other."""
+    async def _list_audits(self, session: AsyncSession, writes: Writes) -> None:
+        """List the audit rows' insert; a reversal's pair of rows name each other (their ids
+        are reserved first)."""
         given = all("request_id" in audit for audit in self._audits)
         provenance = PROVENANCE_COLUMNS if given else {}
         if not any("pair" in a for a in self._audits):
-            await insert_rows(session, "audit_rows", AUDIT_COLUMNS | provenance, self._audits)
+            writes.insert("audit_rows", AUDIT_COLUMNS | provenance, self._audits)
             return
         audit_ids = await next_ids(session, "audit_rows_id_seq", len(self._audits))
         for audit, audit_id in zip(self._audits, audit_ids, strict=True):
@@ -180,7 +183,7 @@ class LedgerBatch:
             if "pair" in audit:
                 partner = self._audits[audit["pair"]]
                 audit["paired_audit_id"], partner["paired_audit_id"] = partner["id"], audit["id"]
-        await insert_rows(session, "audit_rows", PAIRED_AUDIT_COLUMNS | provenance, self._audits)
+        writes.insert("audit_rows", PAIRED_AUDIT_COLUMNS | provenance, self._audits)
 
     @staticmethod
     def _posted(entry: dict[str, Any]) -> EntryPosted:
@@ -245,29 +248,26 @@ class LedgerBatch:
             "balance_after_cents": after,
         }
 
-    async def _write_projection(self, session: AsyncSession) -> None:
-        """Every moved line, visit and account: one UPDATE per table (arrays, unnested)."""
+    def _list_projection(self, writes: Writes) -> None:
+        """List every moved line, visit and account: an UPDATE per table (arrays, unnested)."""
         locked = self._locked
         line_ids = sorted(self._lines)
         visit_ids = sorted({locked.lines[i].visit_id for i in line_ids})
         account_ids = sorted({locked.lines[i].account_id for i in line_ids})
         balance = {"balance_cents": "BIGINT"}
-        await update_rows(
-            session,
+        writes.update(
             "charge_lines",
             "id",
             balance,
             [{"id": i, "balance_cents": locked.lines[i].balance_cents} for i in line_ids],
         )
-        await update_rows(
-            session,
+        writes.update(
             "visits",
             "id",
             balance,
             [{"id": i, "balance_cents": locked.visits[i].balance_cents} for i in visit_ids],
         )
-        await update_rows(
-            session,
+        writes.update(
             "accounts",
             "id",
             {**balance, "version": "BIGINT", "ledger_chain_hash": "BYTEA"},

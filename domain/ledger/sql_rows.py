@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterable, Sequence
 from itertools import repeat
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, any_, bindparam, text
+from sqlalchemy import BigInteger, ColumnElement, any_, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -103,24 +103,83 @@ async def _insert_arrays(
     session: AsyncSession, table: str, columns: dict[str, str], values: list[list[Any]]
 ) -> None:
     """The INSERT of `insert_columns`, given one list of values per column."""
-    names = list(columns)
-    for k, kind in enumerate(columns.values()):
-        if kind.endswith("[]"):
-            values[k] = [array_literal(v) for v in values[k]]
-    arrays = [
-        array_parameter(f"${k}", _element(kind), values, k - 1)
-        for k, kind in enumerate(columns.values(), start=1)
-    ]
-    picked = ", ".join(
-        f"u.{name}::{kind}" if kind.endswith("[]") else f"u.{name}"
-        for name, kind in columns.items()
-    )
-    raw = await driver_connection(session)
-    await raw.execute(
-        f"INSERT INTO {table} ({', '.join(names)}) SELECT {picked} "
-        f"FROM unnest({', '.join(arrays)}) AS u({', '.join(names)})",
-        *values,
-    )
+    writes = Writes()
+    writes.insert_arrays(table, columns, values)
+    await writes.send(session)
+
+
+class Writes:
+    """INSERTs and UPDATEs of many rows each, sent as ONE statement: every one but the last
+    is a data-modifying `WITH` query, which PostgreSQL runs once whether or not it is read.
+    One round trip for what took one each; PostgreSQL checks constraints at the end of the
+    whole statement, so the order they are listed in does not matter. A row may be written
+    by only one of them (the statements share one snapshot)."""
+
+    def __init__(self) -> None:
+        self._statements: list[str] = []
+        self._values: list[Any] = []
+
+    def insert(self, table: str, columns: dict[str, str], rows: list[dict[str, Any]]) -> None:
+        """INSERT `rows` (dicts; a missing key is NULL) into `table`, if there are any."""
+        if rows:
+            self.insert_arrays(table, columns, _column_values(rows, columns))
+
+    def insert_arrays(self, table: str, columns: dict[str, str], values: list[list[Any]]) -> None:
+        """INSERT one list of values per column of `columns` (name → SQL type)."""
+        names = list(columns)
+        for k, kind in enumerate(columns.values()):
+            if kind.endswith("[]"):
+                values[k] = [array_literal(v) for v in values[k]]
+        arrays = self._arrays(list(columns.values()), values)
+        picked = ", ".join(
+            f"u.{name}::{kind}" if kind.endswith("[]") else f"u.{name}"
+            for name, kind in columns.items()
+        )
+        self._statements.append(
+            f"INSERT INTO {table} ({', '.join(names)}) SELECT {picked} "
+            f"FROM unnest({arrays}) AS u({', '.join(names)})"
+        )
+
+    def update(
+        self,
+        table: str,
+        key: str,
+        columns: dict[str, str],
+        rows: list[dict[str, Any]],
+        extra: str = "",
+    ) -> None:
+        """UPDATE the rows of `table` whose `key` is a row's, if there are any; `extra` adds
+        fixed assignments."""
+        if not rows:
+            return
+        names = [key, *columns]
+        types = {key: "BIGINT", **columns}
+        arrays = self._arrays([types[n] for n in names], _column_values(rows, names))
+        assignments = ", ".join([f"{n} = u.{n}" for n in columns] + ([extra] if extra else []))
+        self._statements.append(
+            f"UPDATE {table} SET {assignments} FROM unnest({arrays}) AS u({', '.join(names)}) "
+            f"WHERE {table}.{key} = u.{key}"
+        )
+
+    def _arrays(self, kinds: list[str], values: list[list[Any]]) -> str:
+        """The array parameters of one statement, numbered after those already taken."""
+        first = len(self._values) + 1
+        arrays = [
+            array_parameter(f"${first + k}", _element(kind), values, k)
+            for k, kind in enumerate(kinds)
+        ]
+        self._values += values
+        return ", ".join(arrays)
+
+    async def send(self, session: AsyncSession) -> None:
+        """Run everything listed, in the session's transaction, as one statement."""
+        if not self._statements:
+            return
+        *first, last = self._statements
+        prefix = ", ".join(f"w{k} AS ({sql})" for k, sql in enumerate(first))
+        raw = await driver_connection(session)
+        await raw.execute(f"WITH {prefix} {last}" if first else last, *self._values)
+        self._statements, self._values = [], []
 
 
 def _column_values(rows: list[dict[str, Any]], names: Iterable[str]) -> list[list[Any]]:
@@ -195,17 +254,6 @@ async def update_rows(
     extra: str = "",
 ) -> None:
     """UPDATE many rows by `key` as one statement; `extra` adds fixed assignments."""
-    names = [key, *columns]
-    types = {key: "BIGINT", **columns}
-    values = _column_values(rows, names)
-    arrays = ", ".join(
-        array_parameter(f":{name}", types[name], values, k) for k, name in enumerate(names)
-    )
-    assignments = ", ".join([f"{name} = u.{name}" for name in columns] + ([extra] if extra else []))
-    await session.execute(
-        text(
-            f"UPDATE {table} SET {assignments} FROM unnest({arrays}) AS u({', '.join(names)}) "
-            f"WHERE {table}.{key} = u.{key}"
-        ),
-        dict(zip(names, values, strict=True)),
-    )
+    writes = Writes()
+    writes.update(table, key, columns, rows, extra)
+    await writes.send(session)

@@ -1,12 +1,12 @@
 """Tenant settings as the rules read them."""
 
+import json
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, text
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.models import AdjustmentCategory, Tenant
+from domain.db import driver_connection
 
 
 @dataclass(frozen=True)
@@ -49,52 +49,33 @@ class TenantPolicy:
         return [c for c in self.categories if c.active]
 
 
+_POLICY = """SELECT t.small_balance_threshold_cents, t.blocking_visit_states, t.writeoff_reasons,
+    t.adjustment_reasons, t.synthetic_carc_group, t.time_zone,
+    (SELECT COALESCE(jsonb_agg(jsonb_build_array(c.code, c.name, c.reduces_balance,
+        c.carc_group, c.carc_reason, c.active) ORDER BY c.id), '[]'::jsonb)::text
+     FROM adjustment_categories c WHERE c.tenant_id = t.id),
+    t.remittance_memo_groups
+FROM tenants t WHERE t.id = $1"""
+
+
 async def load_policy(session: AsyncSession, tenant_id: int) -> TenantPolicy:
-    """Read the tenant's policy in one round trip (settings change rarely; read without lock)."""
-    c = AdjustmentCategory
-    categories = (
-        select(
-            func.coalesce(
-                func.jsonb_agg(
-                    aggregate_order_by(
-                        func.jsonb_build_array(
-                            c.code, c.name, c.reduces_balance, c.carc_group, c.carc_reason, c.active
-                        ),
-                        c.id,
-                    )
-                ),
-                text("'[]'::jsonb"),
-            )
-        )
-        .where(c.tenant_id == Tenant.id)
-        .scalar_subquery()
-    )
-    tenant = (
-        await session.execute(
-            select(
-                Tenant.small_balance_threshold_cents,
-                Tenant.blocking_visit_states,
-                Tenant.writeoff_reasons,
-                Tenant.adjustment_reasons,
-                Tenant.synthetic_carc_group,
-                Tenant.time_zone,
-                categories,
-                Tenant.remittance_memo_groups,
-            ).where(Tenant.id == tenant_id)
-        )
-    ).one()
-    group = tenant.synthetic_carc_group
+    """Read the tenant's policy in one round trip (settings change rarely; read without lock):
+    one fixed statement on the driver, since every batch the worker applies reads it."""
+    tenant = await (await driver_connection(session)).fetchrow(_POLICY, tenant_id)
+    if tenant is None:
+        raise NoResultFound(f"no tenant {tenant_id}")
+    threshold, blocking, writeoff, adjustment, group, time_zone, categories, memo = tenant
     return TenantPolicy(
         tenant_id,
-        tenant.small_balance_threshold_cents,
-        frozenset(tenant.blocking_visit_states),
-        tuple(tenant.writeoff_reasons),
-        tuple(tenant.adjustment_reasons),
+        threshold,
+        frozenset(blocking),
+        tuple(writeoff),
+        tuple(adjustment),
         group,
         tuple(
             Category(code, name, reduces, carc_group or group, reason, active)
-            for code, name, reduces, carc_group, reason, active in tenant[6]
+            for code, name, reduces, carc_group, reason, active in json.loads(categories)
         ),
-        tenant.time_zone,
-        frozenset(tenant.remittance_memo_groups),
+        time_zone,
+        frozenset(memo),
     )

@@ -8,7 +8,9 @@ from domain.commands import apply as applying
 from domain.events import AccountChanged, CommandFinished, Event
 from domain.models import Account, ChargeLine, Command
 from domain.uow import UnitOfWork
+from tests.commands.test_disjoint_drain import drain_leftovers
 from tests.support.factories import ledger_drift, make_world, store_pending
+from tests.support.statements import BALANCE_WRITES, recording
 
 
 async def test_a_batch_matches_one_at_a_time_application(rollback_sessions) -> None:
@@ -92,3 +94,47 @@ async def test_a_batch_spans_tenants_and_lines(rollback_sessions) -> None:
     assert balances == {first.line_ids[0]: 350, first.line_ids[1]: 0, second.line_ids[0]: 0}
     assert await ledger_drift(rollback_sessions, first.tenant_id) == []
     assert await ledger_drift(rollback_sessions, second.tenant_id) == []
+
+
+async def test_a_light_wake_up_applies_its_batch_in_nine_statements(rollback_sessions) -> None:
+    # given two write-offs on two lines of one account (light traffic: less than a batch waits)
+    await drain_leftovers(rollback_sessions)
+    world = await make_world(rollback_sessions, [1000, 500])
+    ids = [
+        await store_pending(rollback_sessions, world, "1", f"light{n}", line_index=n)
+        for n in range(2)
+    ]
+    # when a drain's first batch applies them
+    async with UnitOfWork(rollback_sessions) as uow:
+        async with recording(uow) as statements:
+            drained = await applying.apply_next_batch(uow, 1000, 0.5, queue=None)
+        await uow.commit()
+    # then it took nine statements between BEGIN and COMMIT: the probe, the claim, the
+    # outbox, the policy, three locks, the entry ids, and one for every write
+    assert drained == applying.Drained(2, more=False, queue=True)
+    assert [s.split(" WHERE ")[0][:40] for s in statements] == [
+        "SELECT count(*) > $2 FROM (SELECT FROM c",
+        "WITH picked AS (SELECT id FROM commands ",
+        "INSERT INTO publication_outbox (tenant_i",
+        "SELECT t.small_balance_threshold_cents, ",
+        "SELECT id, balance_cents, version, ledge",
+        "SELECT id, account_id, state, balance_ce",
+        "SELECT id, visit_id, account_id, balance",
+        "SELECT nextval($1::regclass) FROM genera",
+        "WITH w0 AS (INSERT INTO ledger_entries (",
+    ]
+    write = statements[-1]
+    assert "INSERT INTO audit_rows" in write and all(w in write for w in BALANCE_WRITES)
+    # and both were applied, the balances moved
+    async with rollback_sessions() as session:
+        rows = await session.execute(
+            select(Command.status).where(Command.id.in_(ids)).order_by(Command.id)
+        )
+        assert [status for (status,) in rows] == ["APPLIED", "APPLIED"]
+        balances = await session.scalars(
+            select(ChargeLine.balance_cents)
+            .where(ChargeLine.id.in_(world.line_ids))
+            .order_by(ChargeLine.id)
+        )
+        assert list(balances) == [900, 400]
+    assert await ledger_drift(rollback_sessions, world.tenant_id) == []

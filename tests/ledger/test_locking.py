@@ -1,11 +1,9 @@
 """The lock is taken before anything is written, and re-checked state decides."""
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from uuid import uuid4
 
-from sqlalchemy import event, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import select
 
 from domain.commands import apply as applying
 from domain.db import driver_connection
@@ -13,33 +11,19 @@ from domain.locks import claim_pending_commands
 from domain.models import ChargeLine, Command, Tenant
 from domain.uow import UnitOfWork
 from tests.support.factories import make_world, store_pending
+from tests.support.statements import recording, writes_balances
 
 
-@contextmanager
-def recording(engine: AsyncEngine) -> Iterator[list[str]]:
-    """The SQL statements the engine sends while inside, whitespace folded."""
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
-        statements.append(" ".join(statement.split()))
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
-
-
-async def test_lock_query_runs_before_the_write(engine, rollback_sessions) -> None:
+async def test_lock_query_runs_before_the_write(rollback_sessions) -> None:
     # given a stored write-off command
     world = await make_world(rollback_sessions, [10000])
     command_id = await store_pending(rollback_sessions, world, "12.34", "lock-order")
 
     # when it is applied
-    with recording(engine) as statements:
-        async with UnitOfWork(rollback_sessions) as uow:
+    async with UnitOfWork(rollback_sessions) as uow:
+        async with recording(uow) as statements:
             assert await applying.apply(uow, command_id) == "APPLIED"
-            await uow.commit()
+        await uow.commit()
 
     # then every balance row is locked (accounts, visits, lines) before any write
     def first(predicate) -> int:  # type: ignore[no-untyped-def]
@@ -52,16 +36,7 @@ async def test_lock_query_runs_before_the_write(engine, rollback_sessions) -> No
     lock_line = first(locks("charge_lines"))
     lock_account = first(locks("accounts"))
     lock_visit = first(locks("visits"))
-    first_write = first(
-        lambda s: s.startswith(
-            (
-                "INSERT INTO ledger_entries",
-                "UPDATE charge_lines",
-                "UPDATE accounts",
-                "UPDATE visits",
-            )
-        )
-    )
+    first_write = first(writes_balances)
     assert lock_account < lock_visit < lock_line < first_write
     # and the command's outcome was written by its claim, before the locks, not under them
     claim = first(lambda s: s.startswith("WITH picked AS (SELECT id FROM commands"))
@@ -76,18 +51,16 @@ async def test_lock_query_runs_before_the_write(engine, rollback_sessions) -> No
         )
 
 
-async def test_the_drain_locks_accounts_in_its_claim_before_any_write(
-    engine, rollback_sessions
-) -> None:
+async def test_the_drain_locks_accounts_in_its_claim_before_any_write(rollback_sessions) -> None:
     # given a stored write-off
     world = await make_world(rollback_sessions, [10000])
     await store_pending(rollback_sessions, world, "12.34", "drain-lock-order")
 
     # when the drain applies a batch
-    with recording(engine) as recorded:
-        async with UnitOfWork(rollback_sessions) as uow:
+    async with UnitOfWork(rollback_sessions) as uow:
+        async with recording(uow) as recorded:
             assert (await applying.apply_next_batch(uow, 1000, share=0.5)).claimed >= 1
-            await uow.commit()
+        await uow.commit()
 
     # then its first statement is the claim, which locks the accounts (SKIP LOCKED) and writes
     # the outcome; visits and lines are locked next, before any balance or ledger write
@@ -109,8 +82,9 @@ async def test_the_drain_locks_accounts_in_its_claim_before_any_write(
         )
 
     lock_visit, lock_line = locks("visits"), locks("charge_lines")
-    writes = [first(p) for p in ("UPDATE charge_lines", "UPDATE visits", "UPDATE accounts")]
-    assert 0 < lock_visit < lock_line < min(writes)
+    assert (
+        0 < lock_visit < lock_line < next(i for i, s in enumerate(statements) if writes_balances(s))
+    )
     assert not [s for s in statements[1:] if s.startswith("UPDATE commands")]
 
 
