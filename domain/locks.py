@@ -57,13 +57,21 @@ _CLAIM = f"SELECT {_CLAIMED} {_PICK}"
 
 
 def _applied(picked: str, *more: str) -> str:
-    """Write the commands the CTE `picked` names APPLIED, finished and published now (see
-    `claim_pending_commands`); they return what a `ClaimedCommand` needs, then `more`."""
+    """Write the commands the CTE `picked` names APPLIED, finished and published now, and list
+    them for publication (see `claim_pending_commands`); return what a `ClaimedCommand` needs,
+    then `more`. It continues a `WITH` list."""
     returned = ", ".join([_CLAIMED, *more])
-    return f"""UPDATE commands c
-SET status = 'APPLIED', finished_at = clock_timestamp(), published_at = clock_timestamp()
-FROM {picked} WHERE c.id = {picked}.id
-RETURNING {returned}"""
+    return f""", applied AS (
+    UPDATE commands c
+    SET status = 'APPLIED', finished_at = clock_timestamp(), published_at = clock_timestamp()
+    FROM {picked} WHERE c.id = {picked}.id
+    RETURNING {returned}
+), listed AS (
+    INSERT INTO publication_outbox (tenant_id, command_ids, created_at)
+    SELECT tenant_id, array_agg(id ORDER BY id), clock_timestamp() FROM applied
+    GROUP BY tenant_id ORDER BY tenant_id
+)
+SELECT * FROM applied"""
 
 
 def _claimed(row: Any) -> ClaimedCommand:
@@ -71,7 +79,7 @@ def _claimed(row: Any) -> ClaimedCommand:
     return ClaimedCommand(row[0], row[1], row[2], json.loads(row[3]), *row[4:8])
 
 
-_CLAIM_AS_APPLIED = f"WITH picked AS (SELECT id {_PICK})\n" + _applied("picked")
+_CLAIM_AS_APPLIED = f"WITH picked AS (SELECT id {_PICK})" + _applied("picked")
 
 
 async def claim_pending_commands(
@@ -92,7 +100,9 @@ async def claim_pending_commands(
     `as_applied` (the batched drain): the same statement also writes each command's outcome
     as APPLIED, with `finished_at` and `published_at`, so that the status UPDATE is not made
     under the balance locks taken next; the transaction rewrites the few it rejects before it
-    commits, and nothing of it is visible to others before then.
+    commits, and nothing of it is visible to others before then. It also lists them for
+    publication: one `publication_outbox` row per tenant (`domain.commands.republish`), whose
+    `created_at` is the clock, so the sweeper's wait counts from no earlier than `finished_at`.
     """
     params: list[Any] = [list(BULK_COMMAND_KINDS), bulk, limit]
     only = ""
@@ -140,7 +150,7 @@ _CLAIM_DISJOINT = f"""WITH oldest AS MATERIALIZED (
     SELECT l.id FROM locked l WHERE l.status = 'PENDING' AND NOT EXISTS (
         SELECT FROM skipped s WHERE s.id < l.id AND s.account_ids && l.account_ids)
 )
-""" + _applied("claimable", "(SELECT count(*) FROM oldest)")
+""" + _applied("claimable", "(SELECT count(*) FROM oldest) AS seen")
 
 
 async def claim_disjoint_batch(

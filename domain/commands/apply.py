@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.adjustments.rules import AdjustmentRequest, decide_adjustment
-from domain.commands.republish import record_for_publication
 from domain.errors import DomainError
 from domain.events import CommandFinished
 from domain.ledger.batch import LedgerBatch, Posting, Provenance
@@ -130,12 +129,9 @@ async def apply(uow: UnitOfWork, command_id: int) -> str | None:
 
 
 async def apply_claimed(uow: UnitOfWork, commands: list[ClaimedCommand]) -> list[Outcome]:
-    """Apply claimed commands, tenant by tenant (tenant id order, then command id order).
-
-    They are listed for publication first (`domain.commands.republish`: every outcome is
-    announced after the commit), so that nothing but the balance work runs under the
-    balance locks."""
-    await record_for_publication(uow, [(c.tenant_id, c.id) for c in commands])
+    """Apply commands claimed as applied (`claim_pending_commands(as_applied=True)` or
+    `claim_disjoint_batch`, whose statement also listed them for publication), tenant by
+    tenant (tenant id order, then command id order)."""
     outcomes: list[Outcome] = []
     ordered = sorted(commands, key=lambda c: (c.tenant_id, c.id))
     for tenant_id, group in groupby(ordered, key=lambda c: c.tenant_id):

@@ -1,13 +1,14 @@
 """Publication that survives a crash: nothing committed goes unannounced, at least once.
 
 A batch that applies commands sets their `published_at` with their status and writes, in the
-same transaction, one `publication_outbox` row per tenant listing them (`record_for_publication`).
-The worker publishes the batch's events after the commit and then deletes those rows
-(`mark_published_alone`, one statement). Commands finished another way (a bulk job's planning or
-chunk, say) are marked published the same way after their events go out, with `published_at`
-NULL until then. A process that dies between the commit and that statement leaves an outbox row,
-or unmarked commands, and the sweeper rebuilds their events from the database (`unpublished`),
-publishes them and marks them (`mark_published`, which also stamps `published_at` afresh).
+same statement (its claim: `domain.locks.claim_pending_commands`), one `publication_outbox` row
+per tenant listing them. The worker publishes the batch's events after the commit and then
+deletes those rows (`mark_published_alone`, one statement). Commands finished another way (a
+bulk job's planning or chunk, say) are marked published the same way after their events go out,
+with `published_at` NULL until then. A process that dies between the commit and that statement
+leaves an outbox row, or unmarked commands, and the sweeper rebuilds their events from the
+database (`unpublished`), publishes them and marks them (`mark_published`, which also stamps
+`published_at` afresh).
 
 Rebuilt events describe the present, not the moment the command was applied: an
 `AccountChanged` carries the account's current version and balance, the current balances of the
@@ -49,10 +50,6 @@ def command_ids_of(events: Sequence[Event]) -> set[int]:
     }
 
 
-RECORD_FOR_PUBLICATION = """INSERT INTO publication_outbox (tenant_id, command_ids, created_at)
-SELECT tenant_id, array_agg(id ORDER BY id), clock_timestamp()
-FROM unnest($1::bigint[], $2::bigint[]) AS c(tenant_id, id)
-GROUP BY tenant_id ORDER BY tenant_id"""
 SENT = "WITH sent AS (DELETE FROM publication_outbox WHERE command_ids <@ $1::bigint[]) "
 MARK_PUBLISHED = (
     SENT + "UPDATE commands SET published_at = now() "
@@ -62,16 +59,6 @@ MARK_REPUBLISHED = SENT + "UPDATE commands SET published_at = now() WHERE id = A
 OUTBOX_ROWS = 8
 """Outbox rows the sweeper takes at a time: whole rows, so that every command of one is
 republished before the row goes."""
-
-
-async def record_for_publication(uow: UnitOfWork, commands: Iterable[tuple[int, int]]) -> None:
-    """In the transaction that finishes them, after their statuses: these (tenant id, command
-    id)s are announced after the commit, and republished by the sweeper if that never happens
-    (`created_at` is the clock, not the transaction's start, so the sweeper's wait counts from
-    no earlier than `finished_at`)."""
-    if pairs := sorted(set(commands)):
-        tenants, ids = zip(*pairs, strict=True)
-        await (await uow.driver()).execute(RECORD_FOR_PUBLICATION, list(tenants), list(ids))
 
 
 async def mark_published(uow: UnitOfWork, command_ids: Iterable[int]) -> None:

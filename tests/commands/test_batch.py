@@ -96,7 +96,7 @@ async def test_a_batch_spans_tenants_and_lines(rollback_sessions) -> None:
     assert await ledger_drift(rollback_sessions, second.tenant_id) == []
 
 
-async def test_a_light_wake_up_applies_its_batch_in_nine_statements(rollback_sessions) -> None:
+async def test_a_light_wake_up_applies_its_batch_in_eight_statements(rollback_sessions) -> None:
     # given two write-offs on two lines of one account (light traffic: less than a batch waits)
     await drain_leftovers(rollback_sessions)
     world = await make_world(rollback_sessions, [1000, 500])
@@ -109,13 +109,13 @@ async def test_a_light_wake_up_applies_its_batch_in_nine_statements(rollback_ses
         async with recording(uow) as statements:
             drained = await applying.apply_next_batch(uow, 1000, 0.5, queue=None)
         await uow.commit()
-    # then it took nine statements between BEGIN and COMMIT: the probe, the claim, the
-    # outbox, the policy, three locks, the entry ids, and one for every write
+    # then it took eight statements between BEGIN and COMMIT: the probe, the claim (which
+    # also lists them for publication), the policy, three locks, the entry ids, and one for
+    # every write
     assert drained == applying.Drained(2, more=False, queue=True)
     assert [s.split(" WHERE ")[0][:40] for s in statements] == [
         "SELECT count(*) > $2 FROM (SELECT FROM c",
         "WITH picked AS (SELECT id FROM commands ",
-        "INSERT INTO publication_outbox (tenant_i",
         "SELECT t.small_balance_threshold_cents, ",
         "SELECT id, balance_cents, version, ledge",
         "SELECT id, account_id, state, balance_ce",
@@ -123,6 +123,7 @@ async def test_a_light_wake_up_applies_its_batch_in_nine_statements(rollback_ses
         "SELECT nextval($1::regclass) FROM genera",
         "WITH w0 AS (INSERT INTO ledger_entries (",
     ]
+    assert "INSERT INTO publication_outbox" in statements[1]
     write = statements[-1]
     assert "INSERT INTO audit_rows" in write and all(w in write for w in BALANCE_WRITES)
     # and both were applied, the balances moved

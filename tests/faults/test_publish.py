@@ -213,7 +213,9 @@ async def test_an_outbox_row_goes_only_once_all_its_commands_are_republished(
     first = await store_pending(rollback_sessions, world, "1", "a")
     second = await store_pending(rollback_sessions, world, "2", "b")
     async with UnitOfWork(rollback_sessions) as uow:
-        claimed = await claim_pending_commands(uow.session, limit=10, ids=[first, second])
+        claimed = await claim_pending_commands(
+            uow.session, limit=10, ids=[first, second], as_applied=True
+        )
         assert len(await apply_claimed(uow, claimed)) == 2
         await uow.commit()
     async with rollback_sessions() as session, session.begin():
