@@ -28,6 +28,7 @@ from api.pages.routes import page_routes
 from api.pubsub import Broadcaster
 from api.request_id import RequestIdMiddleware, request_id_of
 from api.schema import build_schema
+from api.send_watch import SendWatch
 from arledger.config import Settings, get_settings
 from arledger.logs import configure_logging
 from domain.db import make_engine, make_session_factory
@@ -50,6 +51,8 @@ class ArledgerGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = SharingTransportWSHandler
     ws_send_timeout: float = 30.0
     """Seconds one websocket send may wait on a client that does not read, then it is dropped."""
+    send_watch: SendWatch
+    """Drops those clients (started and stopped with the app)."""
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         context = Context(
@@ -99,6 +102,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         multipart_uploads_enabled=True,
     )
     graphql.ws_send_timeout = settings.ws_send_timeout_seconds
+    graphql.send_watch = SendWatch()
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -131,9 +135,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # websockets those walks were the subscription latency's p99).
         gc.freeze()
         gc.set_threshold(*GC_THRESHOLDS)
+        graphql.send_watch.start()
         try:
             yield
         finally:
+            await graphql.send_watch.stop()
             await broadcaster.stop()
             await publisher.close()
             await enqueuer.close()

@@ -8,9 +8,9 @@ in this process, where the shape is the operation's text, name and variables; th
 `SharingTransportWSHandler` sends those bytes to every subscriber of that shape with only the
 subscription id spliced in. Results with errors are never shared.
 
-The handler also bounds how long one websocket send may block (`ws_send_timeout_seconds`): a
-client that stops reading is dropped then, its operations cancelled and its subscriptions
-released, instead of holding them for as long as the TCP connection stays up.
+The handler also bounds how long a websocket send may block (`ws_send_timeout_seconds`, watched
+by `api.send_watch`): a client that stops reading is dropped then, its operations cancelled and
+its subscriptions released, instead of holding them for as long as the TCP connection stays up.
 """
 
 import asyncio
@@ -185,10 +185,14 @@ def prerendered(message: Message) -> str | None:
 
 
 class SharingTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
-    """graphql-transport-ws with pre-rendered `next` payloads and a bounded send."""
+    """graphql-transport-ws with pre-rendered `next` payloads and a bounded send: a client
+    that has let a send wait `ws_send_timeout` seconds, with none completing meanwhile, is
+    dropped (`api.send_watch`)."""
 
     _main: asyncio.Task[Any] | None = None
     _stalled = False
+    _sending = 0
+    send_deadline = 0.0
 
     async def handle(self) -> None:
         self._main = asyncio.current_task()
@@ -197,26 +201,46 @@ class SharingTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         except asyncio.CancelledError:
             if not self._stalled or self._main is None:
                 raise
-            self._main.uncancel()  # our own drop (see `send_message`): end normally
+            self._main.uncancel()  # our own drop (see `drop`): end normally
 
     async def send_message(self, message: Message) -> None:
         text = prerendered(message)
+        self._send_starts()
         try:
-            async with asyncio.timeout(getattr(self.view, "ws_send_timeout", 30.0)):
-                if text is None:
-                    await super().send_message(message)
-                elif isinstance(self.websocket, ASGIWebSocketAdapter):
-                    await self.websocket.ws.send_text(text)
-                else:  # pragma: no cover - only the ASGI adapter is served
-                    await super().send_message(message)
+            if text is None:
+                await super().send_message(message)
+            elif isinstance(self.websocket, ASGIWebSocketAdapter):
+                await self.websocket.ws.send_text(text)
+            else:  # pragma: no cover - only the ASGI adapter is served
+                await super().send_message(message)
         except WebSocketDisconnect as error:
             raise WebSocketDisconnected from error
-        except TimeoutError:
-            self._drop()
-            raise asyncio.CancelledError from None  # this task was cancelled by `_drop`
+        finally:
+            self._send_ends()
 
-    def _drop(self) -> None:
-        """Give up on a client that has not read for `ws_send_timeout` seconds."""
+    def _send_starts(self) -> None:
+        """The first send in flight sets the deadline and tells the process's watch."""
+        self._sending += 1
+        if self._sending == 1 and (watch := getattr(self.view, "send_watch", None)):
+            self.send_deadline = asyncio.get_running_loop().time() + self._limit()
+            watch.waiting(self)
+
+    def _send_ends(self) -> None:
+        """A send completed: the client reads, so one still in flight gets a fresh deadline;
+        with none left, the watch lets go."""
+        self._sending -= 1
+        if watch := getattr(self.view, "send_watch", None):
+            if self._sending:
+                self.send_deadline = asyncio.get_running_loop().time() + self._limit()
+            else:
+                watch.done(self)
+
+    def _limit(self) -> float:
+        return float(getattr(self.view, "ws_send_timeout", 30.0))
+
+    def drop(self) -> None:
+        """Give up on a client that has not read for `ws_send_timeout` seconds: its operations
+        and its connection's task are cancelled, and its subscriptions released."""
         if self._stalled:
             return
         self._stalled = True

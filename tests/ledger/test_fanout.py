@@ -16,6 +16,7 @@ from api.app import GC_THRESHOLDS
 from api.context import Context
 from api.fanout import RENDERS, SharingExecutionContext
 from api.ledger.subscriptions import ACCOUNT_QUEUE_SIZE, CONVERTED
+from api.send_watch import SendWatch
 from arledger.config import Settings
 from domain.db import SessionFactory
 from tests.ledger.inprocess import (
@@ -230,3 +231,33 @@ async def test_an_operation_leaves_nothing_for_the_cyclic_collector(
             gc.garbage.clear()
     # then neither operation's executor nor its context waited for the cyclic collector
     assert left == []
+
+
+class WatchedConnection:
+    """A connection as the send watch sees it: a deadline and a way to drop it."""
+
+    def __init__(self, deadline: float) -> None:
+        self.send_deadline = deadline
+        self.dropped = 0
+
+    def drop(self) -> None:
+        self.dropped += 1
+
+
+async def test_the_send_watch_drops_only_a_send_that_waited_past_its_deadline() -> None:
+    # given a watch that looks every 10 ms, and two connections with a send in flight
+    watch = SendWatch(check_every=0.01)
+    watch.start()
+    now = asyncio.get_running_loop().time()
+    late, patient = WatchedConnection(now + 0.05), WatchedConnection(now + 30)
+    watch.waiting(late)
+    watch.waiting(patient)
+    # and one whose send completed in time
+    on_time = WatchedConnection(now + 0.05)
+    watch.waiting(on_time)
+    watch.done(on_time)
+    # when 0.2 s pass
+    await asyncio.sleep(0.2)
+    await watch.stop()
+    # then only the send that waited past its deadline cost its connection, once
+    assert (late.dropped, patient.dropped, on_time.dropped) == (1, 0, 0)
