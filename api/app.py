@@ -118,7 +118,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             make_celery(),
             settings.celery_queue,
             settings.bulk_queue_name,
-            settings.enqueue_interval_seconds,
+            settings.wake_up_spacing_seconds,
         )
         enqueuer.start()
         publisher = RedisPublisher(Redis.from_url(settings.redis_url), settings.channel_prefix)

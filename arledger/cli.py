@@ -79,12 +79,14 @@ def _api(args: argparse.Namespace) -> None:
     # An import string and a factory, so that each of uvicorn's worker processes builds its
     # own app: its own engine pool, pub/sub connection and Celery producer (workers=1: one
     # process, no supervisor).
+    workers = args.workers or get_settings().api_worker_count
+    os.environ["API_PROCESSES"] = str(workers)  # each spaces its wake-ups for all (config.py)
     uvicorn.run(
         "api.app:create_app",
         factory=True,
         host=args.host,
         port=args.port,
-        workers=args.workers or get_settings().api_worker_count,
+        workers=workers,
         ws="websockets-sansio",
         ws_max_size=get_settings().max_request_bytes,
         ws_per_message_deflate=get_settings().ws_compression,

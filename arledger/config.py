@@ -60,8 +60,9 @@ class Settings(BaseSettings):
     beside it; at 1.0 one batch takes them all and children take turns."""
     bulk_chunk_size: int = Field(default=500, ge=1, le=20_000)
     enqueue_interval_seconds: float = Field(default=0.02, ge=0.0, le=1.0)
-    """Shortest time between two wake-ups one API process sends (a lone command after a quiet
-    spell is sent at once; under load one message covers every command committed before it)."""
+    """Shortest time between two wake-ups the API sends, all the processes of one `arledger
+    api` together (a lone command after a quiet spell is sent at once; under load one message
+    covers every command committed before it): see `wake_up_spacing_seconds`."""
     auth_cache_seconds: float = Field(default=60.0, ge=0.0, le=3600.0)
     """How long an API process trusts a verified token and a resolved tenant slug without
     checking again (0: no cache). A token is never trusted past its `exp`."""
@@ -74,6 +75,9 @@ class Settings(BaseSettings):
     introspection) and keeps the database's own concurrency bounded."""
     api_workers: int = Field(default=0, ge=0, le=256)
     """Processes `arledger api` runs (`--workers` overrides it); 0: one per CPU."""
+    api_processes: int = Field(default=1, ge=1, le=256)
+    """How many processes serve the API this one is part of: `arledger api --workers N` sets
+    it (`API_PROCESSES`) for the processes it starts."""
     log_level: str = "INFO"
     # Production mode, token verification and request limits (issue 7).
     arledger_env: Literal["development", "production"] = "development"
@@ -148,6 +152,15 @@ class Settings(BaseSettings):
     def api_worker_count(self) -> int:
         """`api_workers`, or the number of CPUs (`os.cpu_count()`) when it is 0."""
         return self.api_workers or os.cpu_count() or 1
+
+    @property
+    def wake_up_spacing_seconds(self) -> float:
+        """The shortest time between two wake-ups one API process sends. Any wake-up drains
+        every PENDING command, whichever process sent it, so `enqueue_interval_seconds` is a
+        budget of the API as a whole: N processes each wait N intervals. (Each wake-up costs
+        the worker a task and a transaction; at one interval each, two processes had doubled
+        them and the worker's CPU, on a machine whose cores they all share.)"""
+        return self.enqueue_interval_seconds * self.api_processes
 
     @property
     def bulk_queue_name(self) -> str:

@@ -88,13 +88,14 @@ class Stack:
 
     # child processes
 
-    def spawn(self, name: str, args: list[str]) -> Proc:
-        """Start `python <args>` in its own process group, output to logs/<name>.log."""
+    def spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Proc:
+        """Start `python <args>` in its own process group, output to logs/<name>.log; `env`
+        adds to the environment."""
         with (self.logs / f"{name}.log").open("wb") as log:
             proc = subprocess.Popen(
                 [sys.executable, *args],
                 cwd=ROOT,
-                env=dict(os.environ),
+                env={**os.environ, **(env or {})},
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -150,6 +151,7 @@ class Stack:
                 "warning",
                 "--no-access-log",
             ],
+            {"API_PROCESSES": str(workers)},  # as `arledger api` tells its processes
         )
         return f"http://127.0.0.1:{port}"
 

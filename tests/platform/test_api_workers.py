@@ -148,6 +148,18 @@ async def test_each_worker_process_holds_exactly_one_named_pubsub_connection(
     assert subscriber_name(two_processes.process.pid) not in named
 
 
+async def test_each_worker_process_spaces_its_wake_ups_for_the_whole_api(
+    two_processes: Api, redis: Redis
+) -> None:
+    # given `arledger api --workers 2` once both processes are up
+    pids = await wait_subscribed(two_processes, redis, 2)
+    # then each was told it is one of two, so each waits two intervals between wake-ups: the
+    # API as a whole sends no more of them than one process did
+    assert [psutil.Process(pid).environ().get("API_PROCESSES") for pid in pids] == ["2", "2"]
+    spacing = Settings(api_processes=2, enqueue_interval_seconds=0.02).wake_up_spacing_seconds
+    assert spacing == pytest.approx(0.04)
+
+
 async def test_a_dropped_pubsub_connection_comes_back_under_the_same_name(
     two_processes: Api, redis: Redis
 ) -> None:
@@ -294,6 +306,10 @@ async def test_one_worker_is_the_single_process_it_always_was(
 def test_worker_count_defaults_to_api_workers_else_one_per_cpu() -> None:
     assert Settings(api_workers=0).api_worker_count == (os.cpu_count() or 1)
     assert Settings(api_workers=3).api_worker_count == 3
+
+
+def test_a_single_process_spaces_its_wake_ups_by_one_interval() -> None:
+    assert Settings(enqueue_interval_seconds=0.02).wake_up_spacing_seconds == 0.02
 
 
 @pytest.mark.parametrize("bad", ["0", "-1", "two"])
