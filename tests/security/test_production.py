@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+import strawberry
 from strawberry.types import ExecutionResult
 
 from api.schema import build_schema
@@ -325,15 +326,20 @@ async def test_subscription_errors_carry_no_hints_over_the_websocket(
     }
 
 
-async def test_unexpected_errors_are_masked_in_the_production_schema() -> None:
-    # given the production schema and a resolver that fails unexpectedly (no context at all)
-    schema = build_schema(
+def production_schema() -> strawberry.Schema:
+    """The schema as `ARLEDGER_ENV=production` builds it."""
+    return build_schema(
         Settings(
             arledger_env="production",
             jwt_algorithms="RS256",
             jwt_public_key=SigningKey("k").public_pem.decode(),
         )
     )
+
+
+async def test_unexpected_errors_are_masked_in_the_production_schema() -> None:
+    # given the production schema and a resolver that fails unexpectedly (no context at all)
+    schema = production_schema()
     # when it runs
     result = await schema.execute(ACCOUNTS, context_value=None)
     # then the caller sees only that something failed, not what
@@ -342,13 +348,7 @@ async def test_unexpected_errors_are_masked_in_the_production_schema() -> None:
 
 async def test_unexpected_errors_are_masked_in_a_subscriptions_stream() -> None:
     # given the production schema and a subscription that fails unexpectedly (no context)
-    schema = build_schema(
-        Settings(
-            arledger_env="production",
-            jwt_algorithms="RS256",
-            jwt_public_key=SigningKey("k").public_pem.decode(),
-        )
-    )
+    schema = production_schema()
     # when it is subscribed to (each streamed result passes the masking extension)
     stream = await schema.subscribe('subscription { accountBalance(accountId: "x") { version } }')
     assert not isinstance(stream, ExecutionResult)
