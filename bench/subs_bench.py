@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
 import secrets
 import time
@@ -172,8 +171,7 @@ async def direct_submitter(dsn: str, tenant: Tenant, queue: str) -> AsyncIterato
     lock = asyncio.Lock()
     interval = get_settings().enqueue_interval_seconds  # coalesced as the API's own
     enqueuer = Enqueuer(make_celery(), queue, f"{queue}-bulk", interval)
-    if hasattr(enqueuer, "start"):  # connected before the first send, as the API's (stop 24)
-        await enqueuer.start()
+    await enqueuer.start()  # connected before the first send, as the API's
 
     async def submit(n: int, line_id: int) -> int | None:
         async with lock:
@@ -184,9 +182,7 @@ async def direct_submitter(dsn: str, tenant: Tenant, queue: str) -> AsyncIterato
     try:
         yield submit
     finally:
-        closing = enqueuer.close()  # sync in older trees, a coroutine in newer ones
-        if inspect.isawaitable(closing):
-            await closing
+        await enqueuer.close()
         await conn.close()
 
 

@@ -78,8 +78,9 @@ async def insert_rows(
     session: AsyncSession, table: str, columns: dict[str, str], rows: list[dict[str, Any]]
 ) -> None:
     """`insert_columns` for rows given as dicts (a missing key is NULL)."""
-    if rows:
-        await _insert_arrays(session, table, columns, _column_values(rows, columns))
+    writes = Writes()
+    writes.insert(table, columns, rows)
+    await writes.send(session)
 
 
 async def insert_columns(
@@ -96,24 +97,17 @@ async def insert_columns(
     travels as array literals and is cast on the server, since `unnest` would flatten an
     array of arrays."""
     if rows:
-        await _insert_arrays(session, table, columns, [list(c) for c in zip(*rows, strict=True)])
-
-
-async def _insert_arrays(
-    session: AsyncSession, table: str, columns: dict[str, str], values: list[list[Any]]
-) -> None:
-    """The INSERT of `insert_columns`, given one list of values per column."""
-    writes = Writes()
-    writes.insert_arrays(table, columns, values)
-    await writes.send(session)
+        writes = Writes()
+        writes.insert_arrays(table, columns, [list(c) for c in zip(*rows, strict=True)])
+        await writes.send(session)
 
 
 class Writes:
     """INSERTs and UPDATEs of many rows each, sent as ONE statement: every one but the last
     is a data-modifying `WITH` query, which PostgreSQL runs once whether or not it is read.
-    One round trip for what took one each; PostgreSQL checks constraints at the end of the
-    whole statement, so the order they are listed in does not matter. A row may be written
-    by only one of them (the statements share one snapshot)."""
+    One round trip where each used to take its own; PostgreSQL checks constraints at the end
+    of the whole statement, so the order they are listed in does not matter. A row may be
+    written by only one of them (they share one snapshot)."""
 
     def __init__(self) -> None:
         self._statements: list[str] = []
